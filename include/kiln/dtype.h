@@ -1,0 +1,28 @@
+// Element types of tensors, named as in the safetensors and KServe v2 specs where they overlap.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace kiln {
+
+/// Element type of a tensor.
+enum class DType { kF32, kF16, kBF16, kF64, kI8, kU8, kI16, kI32, kI64, kBool };
+
+/// Size of one element in bytes.
+size_t dtype_size(DType dtype);
+/// Name as in safetensors headers ("F32", "BF16", ...).
+std::string_view dtype_name(DType dtype);
+/// Parses a safetensors dtype name; false when unknown.
+bool parse_dtype(std::string_view name, DType* out);
+
+/// Compute precision of an engine: weights are converted to it at load.
+enum class Precision { kF32, kBF16 };
+
+/// "fp32" or "bf16".
+std::string_view precision_name(Precision precision);
+/// Parses "fp32"/"f32"/"float32" or "bf16"/"bfloat16"; false when unknown.
+bool parse_precision(std::string_view name, Precision* out);
+
+}  // namespace kiln
