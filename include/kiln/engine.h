@@ -1,0 +1,82 @@
+// The engine: a model directory loaded, compiled for a device, and run on ragged batches.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kiln/dtype.h"
+#include "kiln/model_info.h"
+#include "kiln/status.h"
+#include "kiln/tokenizer.h"
+
+namespace kiln {
+
+/// How to load a model.
+struct EngineOptions {
+  std::string device = "cpu";             ///< registered device name
+  Precision precision = Precision::kF32;  ///< weights are converted at load
+  int num_threads = 0;                    ///< CPU threads per forward pass; 0 = all cores
+};
+
+/// A packed ragged batch of token sequences: no padding anywhere.
+struct TokenBatch {
+  std::vector<int32_t> ids;         ///< all tokens, sequence after sequence
+  std::vector<int32_t> type_ids;    ///< same length as ids, or empty for all zeros
+  std::vector<int32_t> cu_seqlens;  ///< {0, len0, len0+len1, ...}: num_sequences + 1 entries
+
+  int64_t num_sequences() const {
+    return cu_seqlens.empty() ? 0 : static_cast<int64_t>(cu_seqlens.size()) - 1;
+  }
+  int64_t num_tokens() const { return static_cast<int64_t>(ids.size()); }
+  /// Appends one sequence.
+  void add(const std::vector<int32_t>& seq_ids, const std::vector<int32_t>& seq_type_ids);
+};
+
+/// What run() should produce.
+struct RunOptions {
+  bool hidden_states = false;  ///< last hidden states [tokens, hidden]
+  bool embeddings = false;     ///< pooled sentence embeddings [sequences, hidden]
+  bool head = false;           ///< the task head's logits (see RunOutputs::logits)
+};
+
+/// Outputs of run(), float32, row-major.
+struct RunOutputs {
+  std::vector<float> hidden_states;  ///< [tokens, hidden]
+  std::vector<float> embeddings;     ///< [sequences, hidden], pooled as the model's config says
+  /// Head logits: sequence classification [sequences, labels]; token classification
+  /// [tokens, labels]; question answering [tokens, 2] (start, end).
+  std::vector<float> logits;
+  int64_t logits_cols = 0;           ///< labels (or 2 for QA)
+};
+
+/// A loaded model. Immutable after load(); run() is thread-safe.
+class Engine {
+ public:
+  virtual ~Engine() = default;
+  /// Loads a Hugging Face model directory (config.json, model.safetensors, tokenizer files and
+  /// optional sentence-transformers pooling files).
+  static Result<std::unique_ptr<Engine>> load(const std::string& model_dir,
+                                              const EngineOptions& options);
+
+  /// What was loaded.
+  virtual const ModelInfo& info() const = 0;
+  /// The model's tokenizer.
+  virtual const Tokenizer& tokenizer() const = 0;
+  /// The options it was loaded with.
+  virtual const EngineOptions& options() const = 0;
+
+  /// Tokenizes texts into a batch, truncating each to `max_length` tokens (0: the model's
+  /// limit, for embedding models the sentence-transformers max_seq_length).
+  virtual Result<TokenBatch> tokenize(const std::vector<std::string>& texts,
+                                      int64_t max_length = 0) const = 0;
+  /// Runs the model. Invalid batches (ids out of range, empty or too long sequences) are
+  /// InvalidArgument errors.
+  virtual Status run(const TokenBatch& batch, const RunOptions& what,
+                     RunOutputs* outputs) const = 0;
+  /// Per-layer report of the compiled model (kernel, precision, bytes).
+  virtual std::vector<std::string> describe_layers() const = 0;
+};
+
+}  // namespace kiln

@@ -1,0 +1,75 @@
+// The backend interface: a device compiles a model's weights into an executor that runs the
+// encoder stack on ragged batches. Devices are found by name in one registry (registry.cc).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kiln/dtype.h"
+#include "kiln/status.h"
+#include "model/config.h"
+#include "model/weights.h"
+
+namespace kiln::backend {
+
+/// Operations a device may implement.
+enum class Op { kEmbedding, kLinear, kAttention, kLayerNorm };
+
+/// A packed ragged batch: the tokens of all sequences back to back, no padding.
+struct EncoderInputs {
+  const int32_t* ids = nullptr;         ///< [num_tokens]
+  const int32_t* type_ids = nullptr;    ///< [num_tokens]; may be null (all zero)
+  const int32_t* cu_seqlens = nullptr;  ///< [num_sequences + 1], cu_seqlens[0] = 0
+  int64_t num_sequences = 0;
+  int64_t num_tokens = 0;
+};
+
+/// Options for compiling a model on a device.
+struct ExecutorOptions {
+  Precision precision = Precision::kF32;
+  int num_threads = 0;  ///< CPU worker threads; 0 = all cores
+};
+
+/// One line of `kiln inspect`: a compiled layer, its kernel and size.
+struct LayerReport {
+  std::string name;
+  std::string kernel;
+  std::string precision;
+  size_t bytes = 0;
+};
+
+/// A model compiled for one device. run() is thread-safe: concurrent calls use separate
+/// scratch memory.
+class EncoderExecutor {
+ public:
+  virtual ~EncoderExecutor() = default;
+  /// Runs embeddings and all layers; writes the last hidden states [num_tokens, hidden] as
+  /// float32 to host memory `hidden`. Inputs must be validated by the caller.
+  virtual Status run(const EncoderInputs& inputs, float* hidden) const = 0;
+  /// The compiled layers, for inspection.
+  virtual std::vector<LayerReport> describe() const = 0;
+};
+
+/// A compute device. Stateless apart from what it owns for its kernels; thread-safe.
+class Device {
+ public:
+  virtual ~Device() = default;
+  /// Registry name, e.g. "cpu".
+  virtual std::string_view name() const = 0;
+  /// Whether `op` runs at `precision` on this device (on this machine).
+  virtual bool supports(Op op, Precision precision) const = 0;
+  /// Packs the weights into the device's formats.
+  virtual Result<std::unique_ptr<EncoderExecutor>> compile(
+      const model::ModelConfig& config, const model::EncoderWeights& weights,
+      const ExecutorOptions& options) const = 0;
+};
+
+/// The device registered under `name`, or NotFound listing the known names.
+Result<const Device*> find_device(std::string_view name);
+/// Names of the registered devices.
+std::vector<std::string> device_names();
+
+}  // namespace kiln::backend

@@ -1,0 +1,178 @@
+#include "kiln/engine.h"
+
+#include <algorithm>
+
+#include "backend/device.h"
+#include "core/mapped_file.h"
+#include "model/config.h"
+#include "model/safetensors.h"
+#include "model/weights.h"
+#include "runtime/heads.h"
+
+namespace kiln {
+
+void TokenBatch::add(const std::vector<int32_t>& seq_ids,
+                     const std::vector<int32_t>& seq_type_ids) {
+  if (cu_seqlens.empty()) cu_seqlens.push_back(0);
+  // Keep type_ids either empty or as long as ids.
+  if (!seq_type_ids.empty() && type_ids.size() < ids.size()) type_ids.resize(ids.size(), 0);
+  ids.insert(ids.end(), seq_ids.begin(), seq_ids.end());
+  if (!seq_type_ids.empty()) {
+    type_ids.insert(type_ids.end(), seq_type_ids.begin(), seq_type_ids.end());
+  } else if (!type_ids.empty()) {
+    type_ids.resize(ids.size(), 0);
+  }
+  cu_seqlens.push_back(static_cast<int32_t>(ids.size()));
+}
+
+namespace {
+
+class EngineImpl final : public Engine {
+ public:
+  const ModelInfo& info() const override { return info_; }
+  const Tokenizer& tokenizer() const override { return *tokenizer_; }
+  const EngineOptions& options() const override { return options_; }
+
+  Result<TokenBatch> tokenize(const std::vector<std::string>& texts,
+                              int64_t max_length) const override {
+    int64_t limit = info_.max_sequence_length;
+    if (info_.task == Task::kEmbed && info_.pooling.max_seq_length > 0) {
+      limit = std::min(limit, info_.pooling.max_seq_length);
+    }
+    if (max_length > 0) limit = std::min(limit, max_length);
+    EncodeOptions opts;
+    opts.max_length = static_cast<size_t>(limit);
+    TokenBatch batch;
+    for (size_t i = 0; i < texts.size(); ++i) {
+      auto enc = tokenizer_->encode(texts[i], opts);
+      if (!enc.ok()) return enc.status().with_context("text " + std::to_string(i));
+      batch.add(enc->ids, config_.type_vocab_size > 0 ? enc->type_ids : std::vector<int32_t>());
+    }
+    return batch;
+  }
+
+  Status run(const TokenBatch& batch, const RunOptions& what, RunOutputs* out) const override {
+    KILN_RETURN_IF_ERROR(validate(batch));
+    const int64_t t = batch.num_tokens();
+    const int64_t n = batch.num_sequences();
+    const int64_t h = config_.hidden_size;
+    std::vector<float> hidden(static_cast<size_t>(t * h));
+    backend::EncoderInputs in;
+    in.ids = batch.ids.data();
+    in.type_ids = batch.type_ids.empty() ? nullptr : batch.type_ids.data();
+    in.cu_seqlens = batch.cu_seqlens.data();
+    in.num_sequences = n;
+    in.num_tokens = t;
+    if (t > 0) KILN_RETURN_IF_ERROR(executor_->run(in, hidden.data()));
+    if (what.embeddings) {
+      out->embeddings.assign(static_cast<size_t>(n * h), 0.0f);
+      runtime::pool(hidden.data(), in.cu_seqlens, n, h, info_.pooling, out->embeddings.data());
+    }
+    if (what.head) {
+      if (info_.task == Task::kEmbed) {
+        return failed_precondition("model " + info_.hf_class + " has no task head");
+      }
+      out->logits = runtime::apply_head(weights_.head, info_.task, hidden.data(), in.cu_seqlens,
+                                        n, t, h);
+      out->logits_cols = weights_.head.out.out;
+    }
+    if (what.hidden_states) out->hidden_states = std::move(hidden);
+    return ok_status();
+  }
+
+  std::vector<std::string> describe_layers() const override {
+    std::vector<std::string> lines;
+    for (const auto& r : executor_->describe()) {
+      lines.push_back(r.name + "  " + r.kernel + "  " + r.precision + "  " +
+                      std::to_string(r.bytes) + " B");
+    }
+    return lines;
+  }
+
+  Status load(const std::string& dir, const EngineOptions& options) {
+    options_ = options;
+    KILN_ASSIGN_OR_RETURN(auto config_text, core::read_file(dir + "/config.json"));
+    KILN_ASSIGN_OR_RETURN(config_, model::parse_config(config_text));
+    KILN_ASSIGN_OR_RETURN(tokenizer_, Tokenizer::from_model_dir(dir));
+    KILN_ASSIGN_OR_RETURN(info_.pooling, model::load_pooling_config(dir));
+    KILN_ASSIGN_OR_RETURN(auto file, model::SafeTensors::open(dir + "/model.safetensors"));
+    auto weights = model::load_weights(file, config_);
+    if (!weights.ok()) return weights.status().with_context(dir + "/model.safetensors");
+    weights_ = std::move(weights).value();
+    info_.num_parameters = weights_.num_parameters;
+    KILN_ASSIGN_OR_RETURN(const backend::Device* device, backend::find_device(options.device));
+    backend::ExecutorOptions eo;
+    eo.precision = options.precision;
+    eo.num_threads = options.num_threads;
+    KILN_ASSIGN_OR_RETURN(executor_, device->compile(config_, weights_, eo));
+    // The executor holds its own packed copies; keep only what the host-side heads need.
+    model::HeadWeights head = std::move(weights_.head);
+    weights_ = model::EncoderWeights();
+    weights_.head = std::move(head);
+
+    info_.architecture = config_.architecture;
+    info_.task = config_.task;
+    info_.hf_class = config_.hf_class;
+    info_.hidden_size = config_.hidden_size;
+    info_.num_layers = config_.num_layers;
+    info_.num_heads = config_.num_heads;
+    info_.intermediate_size = config_.intermediate_size;
+    info_.vocab_size = config_.vocab_size;
+    info_.max_sequence_length = config_.max_sequence_length();
+    info_.activation = config_.activation;
+    info_.labels = config_.labels;
+    return ok_status();
+  }
+
+ private:
+  Status validate(const TokenBatch& b) const {
+    const auto& cu = b.cu_seqlens;
+    if (cu.empty() || cu.front() != 0 || cu.back() != static_cast<int32_t>(b.ids.size())) {
+      return invalid_argument("batch: cu_seqlens must start at 0 and end at the token count");
+    }
+    if (!b.type_ids.empty() && b.type_ids.size() != b.ids.size()) {
+      return invalid_argument("batch: type_ids and ids differ in length");
+    }
+    for (size_t s = 0; s + 1 < cu.size(); ++s) {
+      const int64_t len = static_cast<int64_t>(cu[s + 1]) - cu[s];
+      if (len <= 0 || len > info_.max_sequence_length) {
+        return invalid_argument("batch: sequence " + std::to_string(s) + " has " +
+                                std::to_string(len) + " tokens; the model accepts 1 to " +
+                                std::to_string(info_.max_sequence_length));
+      }
+    }
+    for (size_t i = 0; i < b.ids.size(); ++i) {
+      if (b.ids[i] < 0 || b.ids[i] >= config_.vocab_size) {
+        return invalid_argument("batch: token id " + std::to_string(b.ids[i]) +
+                                " is outside the vocabulary of " +
+                                std::to_string(config_.vocab_size));
+      }
+    }
+    const int64_t types = std::max<int64_t>(config_.type_vocab_size, 1);
+    for (int32_t ty : b.type_ids) {
+      if (ty < 0 || ty >= types) {
+        return invalid_argument("batch: token type id " + std::to_string(ty) +
+                                " is outside [0, " + std::to_string(types) + ")");
+      }
+    }
+    return ok_status();
+  }
+
+  EngineOptions options_;
+  model::ModelConfig config_;
+  model::EncoderWeights weights_;  // only the head after load
+  ModelInfo info_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  std::unique_ptr<backend::EncoderExecutor> executor_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Engine>> Engine::load(const std::string& model_dir,
+                                             const EngineOptions& options) {
+  auto engine = std::make_unique<EngineImpl>();
+  KILN_RETURN_IF_ERROR(engine->load(model_dir, options));
+  return std::unique_ptr<Engine>(std::move(engine));
+}
+
+}  // namespace kiln
