@@ -23,7 +23,8 @@ from transformers import BertConfig, BertModel
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ROOT / "var/models"
-TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json")
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json",
+                   "special_tokens_map.json")
 
 # name -> (seed, shape)
 SHAPES = {
@@ -37,7 +38,8 @@ def write_st_files(path, hidden):
     """bge-small-en-v1.5's sentence-transformers layout: CLS token, then L2 normalize."""
     modules = [
         {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        {"idx": 1, "name": "1", "path": "1_Pooling",
+         "type": "sentence_transformers.models.Pooling"},
         {"idx": 2, "name": "2", "path": "2_Normalize",
          "type": "sentence_transformers.models.Normalize"},
     ]

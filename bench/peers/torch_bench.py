@@ -1,4 +1,4 @@
-"""PyTorch CPU peer: transformers BertModel in eager mode, FP32 and BF16 autocast (run with .venv-ref).
+"""PyTorch CPU peer: transformers BertModel, eager mode, FP32 and BF16 autocast (.venv-ref).
 
     HF_HUB_OFFLINE=1 .venv-ref/bin/python bench/peers/torch_bench.py --model all-MiniLM-L6-v2 \
         --batch 1,8,32 --seq 128

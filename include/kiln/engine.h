@@ -55,15 +55,15 @@ struct RunOutputs {
 class Engine {
  public:
   virtual ~Engine() = default;
-  /// Loads a Hugging Face model directory (config.json, model.safetensors, tokenizer files and
-  /// optional sentence-transformers pooling files).
+  /// Loads a Hugging Face model directory (config.json, model.safetensors, optional tokenizer
+  /// files and sentence-transformers pooling files).
   static Result<std::unique_ptr<Engine>> load(const std::string& model_dir,
                                               const EngineOptions& options);
 
   /// What was loaded.
   virtual const ModelInfo& info() const = 0;
-  /// The model's tokenizer.
-  virtual const Tokenizer& tokenizer() const = 0;
+  /// The model's tokenizer, or null when the directory has none (token-id inputs only).
+  virtual const Tokenizer* tokenizer() const = 0;
   /// The options it was loaded with.
   virtual const EngineOptions& options() const = 0;
 

@@ -23,6 +23,8 @@ struct Encoding {
   std::vector<int32_t> sequence_ids;                ///< -1 special, 0 first text, 1 second text
   std::vector<std::pair<size_t, size_t>> offsets;   ///< [begin, end) byte offsets into the text
                                                     ///< the token came from; (0, 0) for specials
+  std::vector<uint8_t> offset_text;                 ///< which input (0 first, 1 second) each
+                                                    ///< token's offsets index into
   std::vector<Encoding> overflowing;                ///< extra windows when truncating with overflow
 };
 
@@ -74,5 +76,10 @@ class Tokenizer {
 /// `tokenizers` reports them for `str` inputs. `text` must be valid UTF-8.
 std::vector<std::pair<size_t, size_t>> byte_to_char_offsets(
     std::string_view text, const std::vector<std::pair<size_t, size_t>>& byte_offsets);
+
+/// Rewrites all offsets of `encoding` (and its overflowing windows) from bytes to characters,
+/// each token against the text named by its `offset_text` (`second` for 1, else `first`).
+void convert_to_char_offsets(Encoding* encoding, std::string_view first,
+                             std::string_view second = {});
 
 }  // namespace kiln

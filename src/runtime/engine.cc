@@ -30,11 +30,14 @@ namespace {
 class EngineImpl final : public Engine {
  public:
   const ModelInfo& info() const override { return info_; }
-  const Tokenizer& tokenizer() const override { return *tokenizer_; }
+  const Tokenizer* tokenizer() const override { return tokenizer_.get(); }
   const EngineOptions& options() const override { return options_; }
 
   Result<TokenBatch> tokenize(const std::vector<std::string>& texts,
                               int64_t max_length) const override {
+    if (tokenizer_ == nullptr) {
+      return failed_precondition("model has no tokenizer.json or vocab.txt; send token ids");
+    }
     int64_t limit = info_.max_sequence_length;
     if (info_.task == Task::kEmbed && info_.pooling.max_seq_length > 0) {
       limit = std::min(limit, info_.pooling.max_seq_length);
@@ -93,7 +96,9 @@ class EngineImpl final : public Engine {
     options_ = options;
     KILN_ASSIGN_OR_RETURN(auto config_text, core::read_file(dir + "/config.json"));
     KILN_ASSIGN_OR_RETURN(config_, model::parse_config(config_text));
-    KILN_ASSIGN_OR_RETURN(tokenizer_, Tokenizer::from_model_dir(dir));
+    if (core::file_exists(dir + "/tokenizer.json") || core::file_exists(dir + "/vocab.txt")) {
+      KILN_ASSIGN_OR_RETURN(tokenizer_, Tokenizer::from_model_dir(dir));
+    }
     KILN_ASSIGN_OR_RETURN(info_.pooling, model::load_pooling_config(dir));
     KILN_ASSIGN_OR_RETURN(auto file, model::SafeTensors::open(dir + "/model.safetensors"));
     auto weights = model::load_weights(file, config_);

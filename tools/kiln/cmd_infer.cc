@@ -107,7 +107,7 @@ int run_ner(const Engine& engine, const InferFlags& f) {
   EncodeOptions opts;
   opts.max_length = static_cast<size_t>(engine.info().max_sequence_length);
   for (const auto& text : f.texts) {
-    auto enc = engine.tokenizer().encode(text, opts);
+    auto enc = engine.tokenizer()->encode(text, opts);
     if (!enc.ok()) return fail(enc.status());
     TokenBatch batch;
     batch.add(enc->ids, enc->type_ids);
@@ -128,7 +128,7 @@ int run_ner(const Engine& engine, const InferFlags& f) {
       const int64_t best = std::max_element(p.begin(), p.end()) - p.begin();
       w.StartObject();
       w.Key("token");
-      write_string(w, engine.tokenizer().id_to_token(enc->ids[t]));
+      write_string(w, engine.tokenizer()->id_to_token(enc->ids[t]));
       w.Key("label");
       write_string(w, label_name(engine.info(), best));
       w.Key("score");
@@ -155,7 +155,7 @@ int run_qa(const Engine& engine, const InferFlags& f) {
   opts.max_length = static_cast<size_t>(engine.info().max_sequence_length);
   opts.strategy = TruncationStrategy::kOnlySecond;
   for (const auto& context : f.texts) {
-    auto enc = engine.tokenizer().encode_pair(f.question, context, opts);
+    auto enc = engine.tokenizer()->encode_pair(f.question, context, opts);
     if (!enc.ok()) return fail(enc.status());
     TokenBatch batch;
     batch.add(enc->ids, enc->type_ids);
@@ -227,6 +227,10 @@ int run(InferFlags& f) {
     return 1;
   }
   if (f.texts.empty()) return 0;
+  if ((*engine)->tokenizer() == nullptr) {
+    std::cerr << "error: " << f.model << " has no tokenizer.json or vocab.txt\n";
+    return 1;
+  }
   switch (task) {
     case Task::kEmbed: return run_embed(**engine, f);
     case Task::kSequenceClassification: return run_classify(**engine, f);

@@ -66,10 +66,13 @@ int run(const InspectFlags& f) {
     for (const auto& t : st->tensors()) std::printf("  %-60s %s\n", t.name.c_str(), t.describe().c_str());
   }
   auto tok = Tokenizer::from_model_dir(f.dir);
-  if (!tok.ok()) return fail(tok.status());
-  std::printf("tokenizer      %zu ids, pad id %d, %zu special tokens per text, %zu per pair\n",
+  if (!tok.ok()) {
+    std::printf("tokenizer      none (%s)\n", tok.status().message().c_str());
+  } else {
+    std::printf("tokenizer      %zu ids, pad id %d, %zu special tokens per text, %zu per pair\n",
               (*tok)->vocab_size(), (*tok)->pad_id(), (*tok)->num_special_tokens(false),
               (*tok)->num_special_tokens(true));
+  }
   if (f.layers) {
     EngineOptions options;
     if (!f.engine.to_options(&options)) return 1;

@@ -185,6 +185,7 @@ def make_minilm():
 # ---------------------------------------------------------------- tiny random checkpoints
 
 def perturb(model, seed):
+    """Large random weights (HF's std is 0.02): errors grow with them instead of hiding."""
     torch.manual_seed(seed)
     with torch.no_grad():
         for module in model.modules():
@@ -232,7 +233,8 @@ def write_st_config(path, hidden):
     """sentence-transformers files, written by hand in the classic (bge-small) format."""
     modules = [
         {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        {"idx": 1, "name": "1", "path": "1_Pooling",
+         "type": "sentence_transformers.models.Pooling"},
         {"idx": 2, "name": "2", "path": "2_Normalize",
          "type": "sentence_transformers.models.Normalize"},
     ]
@@ -258,9 +260,8 @@ def make_tiny():
     shutil.rmtree(tiny, ignore_errors=True)
     for name, (cls, config_cls, kwargs, seed, first_id, token_types) in TINY.items():
         path = tiny / name
-        torch.manual_seed(seed)
         model = cls(config_cls(**kwargs))
-        perturb(model, seed)
+        perturb(model, seed)  # redraws every parameter, so construction's own init is moot
         model.save_pretrained(path)  # transformers 5 always writes model.safetensors
         st, pooling = None, {}
         if name == "bert_deep_st":
@@ -269,8 +270,9 @@ def make_tiny():
             pooling = {"pooling": "cls", "normalize": True}
         model = load_eager(path, cls)
         inputs = tiny_inputs(seed, model.config.vocab_size, first_id, token_types)
-        meta = {"class": cls.__name__, "seed": seed, "init": f"N(0,{INIT_STD}); LayerNorm "
-                f"weight 1+N(0,{INIT_STD})", "first_id": first_id, "input_seed": 1000 + seed, **pooling}
+        meta = {"class": cls.__name__, "seed": seed, "input_seed": 1000 + seed,
+                "first_id": first_id, **pooling,
+                "init": f"N(0,{INIT_STD}); LayerNorm weight 1+N(0,{INIT_STD})"}
         if name == "bert_gelu_new":
             # The fixture must tell the tanh approximation from exact erf GELU.
             exact = load_eager(path, cls, hidden_act="gelu")
