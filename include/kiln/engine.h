@@ -18,6 +18,7 @@ struct EngineOptions {
   std::string device = "cpu";             ///< registered device name
   Precision precision = Precision::kF32;  ///< weights are converted at load
   int num_threads = 0;                    ///< CPU threads per forward pass; 0 = all cores
+  bool profile = false;                   ///< time each op (see Engine::profile_report)
 };
 
 /// A packed ragged batch of token sequences: no padding anywhere.
@@ -77,6 +78,8 @@ class Engine {
                      RunOutputs* outputs) const = 0;
   /// Per-layer report of the compiled model (kernel, precision, bytes).
   virtual std::vector<std::string> describe_layers() const = 0;
+  /// Accumulated time per op, when loaded with EngineOptions::profile.
+  virtual std::vector<std::string> profile_report() const = 0;
 };
 
 }  // namespace kiln

@@ -17,15 +17,15 @@ namespace kiln {
 
 /// One encoded input (a single text or a pair), as `tokenizers.Encoding`.
 struct Encoding {
-  std::vector<int32_t> ids;                         ///< token ids
-  std::vector<int32_t> type_ids;                    ///< segment (token type) ids
-  std::vector<uint8_t> special_tokens_mask;         ///< 1 for template special tokens
-  std::vector<int32_t> sequence_ids;                ///< -1 special, 0 first text, 1 second text
-  std::vector<std::pair<size_t, size_t>> offsets;   ///< [begin, end) byte offsets into the text
-                                                    ///< the token came from; (0, 0) for specials
-  std::vector<uint8_t> offset_text;                 ///< which input (0 first, 1 second) each
-                                                    ///< token's offsets index into
-  std::vector<Encoding> overflowing;                ///< extra windows when truncating with overflow
+  std::vector<int32_t> ids;                        ///< token ids
+  std::vector<int32_t> type_ids;                   ///< segment (token type) ids
+  std::vector<uint8_t> special_tokens_mask;        ///< 1 for template special tokens
+  std::vector<int32_t> sequence_ids;               ///< -1 special, 0 first text, 1 second text
+  std::vector<std::pair<size_t, size_t>> offsets;  ///< [begin, end) byte offsets into the text
+                                                   ///< the token came from; (0, 0) for specials
+  std::vector<uint8_t> offset_text;                ///< which input (0 first, 1 second) each
+                                                   ///< token's offsets index into
+  std::vector<Encoding> overflowing;               ///< extra windows when truncating with overflow
 };
 
 /// Which side(s) truncation may shorten, as in `tokenizers`.
@@ -36,8 +36,8 @@ struct EncodeOptions {
   bool add_special_tokens = true;  ///< apply the post-processor template
   size_t max_length = 0;           ///< 0: no truncation; else total length incl. specials
   TruncationStrategy strategy = TruncationStrategy::kLongestFirst;
-  size_t stride = 0;               ///< tokens shared between consecutive overflow windows
-  bool return_overflowing = false; ///< keep the truncated rest as `overflowing` windows
+  size_t stride = 0;                ///< tokens shared between consecutive overflow windows
+  bool return_overflowing = false;  ///< keep the truncated rest as `overflowing` windows
 };
 
 /// A loaded tokenizer. Immutable after load: encode() is thread-safe.

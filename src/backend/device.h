@@ -31,6 +31,7 @@ struct EncoderInputs {
 struct ExecutorOptions {
   Precision precision = Precision::kF32;
   int num_threads = 0;  ///< CPU worker threads; 0 = all cores
+  bool profile = false; ///< accumulate per-op times (see EncoderExecutor::profile_report)
 };
 
 /// One line of `kiln inspect`: a compiled layer, its kernel and size.
@@ -51,6 +52,8 @@ class EncoderExecutor {
   virtual Status run(const EncoderInputs& inputs, float* hidden) const = 0;
   /// The compiled layers, for inspection.
   virtual std::vector<LayerReport> describe() const = 0;
+  /// Time per op since load, when compiled with ExecutorOptions::profile.
+  virtual std::vector<std::string> profile_report() const = 0;
 };
 
 /// A compute device. Stateless apart from what it owns for its kernels; thread-safe.

@@ -92,6 +92,10 @@ class EngineImpl final : public Engine {
     return lines;
   }
 
+  std::vector<std::string> profile_report() const override {
+    return executor_->profile_report();
+  }
+
   Status load(const std::string& dir, const EngineOptions& options) {
     options_ = options;
     KILN_ASSIGN_OR_RETURN(auto config_text, core::read_file(dir + "/config.json"));
@@ -109,6 +113,7 @@ class EngineImpl final : public Engine {
     backend::ExecutorOptions eo;
     eo.precision = options.precision;
     eo.num_threads = options.num_threads;
+    eo.profile = options.profile;
     KILN_ASSIGN_OR_RETURN(executor_, device->compile(config_, weights_, eo));
     // The executor holds its own packed copies; keep only what the host-side heads need.
     model::HeadWeights head = std::move(weights_.head);

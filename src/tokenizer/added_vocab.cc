@@ -69,8 +69,9 @@ void AddedVocab::build(const Normalizer* normalizer) {
     if (!text.empty()) normalized_.patterns.push_back(Pattern{std::move(text), i});
   }
   for (Matcher* m : {&raw_, &normalized_}) {
-    std::stable_sort(m->patterns.begin(), m->patterns.end(),
-                     [](const Pattern& a, const Pattern& b) { return a.text.size() > b.text.size(); });
+    std::stable_sort(
+        m->patterns.begin(), m->patterns.end(),
+        [](const Pattern& a, const Pattern& b) { return a.text.size() > b.text.size(); });
     for (const Pattern& p : m->patterns) m->first_byte[static_cast<uint8_t>(p.text[0])] = true;
   }
 }
@@ -124,23 +125,25 @@ void AddedVocab::split_with(const Matcher& m, std::string_view text,
     const AddedToken& tok = tokens_[hit->token];
     if (tok.single_word) {
       size_t len;
-      const bool start_space =
-          start == 0 || !is_word_char(unicode::decode_utf8(text, prev_char_start(text, start), &len));
-      const bool stop_space = stop == text.size() || !is_word_char(unicode::decode_utf8(text, stop, &len));
+      const bool start_space = start == 0 || !is_word_char(unicode::decode_utf8(
+                                                 text, prev_char_start(text, start), &len));
+      const bool stop_space =
+          stop == text.size() || !is_word_char(unicode::decode_utf8(text, stop, &len));
       if (!start_space || !stop_space) continue;
     }
     if (tok.lstrip) start = std::max(trailing_space_start(text.substr(0, start)), start_offset);
     if (tok.rstrip) stop += leading_space_length(text.substr(stop));
     if (start_offset < start) {
-      out->push_back(AddedSplit{static_cast<uint32_t>(start_offset), static_cast<uint32_t>(start), -1});
+      out->push_back(
+          AddedSplit{static_cast<uint32_t>(start_offset), static_cast<uint32_t>(start), -1});
     }
     out->push_back(AddedSplit{static_cast<uint32_t>(start), static_cast<uint32_t>(stop), tok.id});
     start_offset = stop;
     i = std::max(i, stop);
   }
   if (start_offset != text.size()) {
-    out->push_back(AddedSplit{static_cast<uint32_t>(start_offset),
-                              static_cast<uint32_t>(text.size()), -1});
+    out->push_back(
+        AddedSplit{static_cast<uint32_t>(start_offset), static_cast<uint32_t>(text.size()), -1});
   }
 }
 

@@ -41,9 +41,7 @@ struct Candidate {
   uint32_t pos;
   int32_t new_id;
   // std::priority_queue pops the largest: invert so the lowest rank, then leftmost, wins.
-  bool operator<(const Candidate& o) const {
-    return rank != o.rank ? rank > o.rank : pos > o.pos;
-  }
+  bool operator<(const Candidate& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
 };
 
 class Bpe final : public Model {
@@ -86,7 +84,8 @@ class Bpe final : public Model {
   int32_t whole_word_id(std::string_view word) const {
     if (!options_.byte_level) return vocab_.find(word);
     std::string mapped;
-    for (const char c : word) unicode::append_utf8(byte_to_unicode(static_cast<uint8_t>(c)), &mapped);
+    for (const char c : word)
+      unicode::append_utf8(byte_to_unicode(static_cast<uint8_t>(c)), &mapped);
     return vocab_.find(mapped);
   }
 
@@ -180,9 +179,9 @@ class Bpe final : public Model {
 
 }  // namespace
 
-Result<std::unique_ptr<Model>> make_bpe(Vocab vocab,
-                                        const std::vector<std::pair<std::string, std::string>>& merges,
-                                        const BpeOptions& options) {
+Result<std::unique_ptr<Model>> make_bpe(
+    Vocab vocab, const std::vector<std::pair<std::string, std::string>>& merges,
+    const BpeOptions& options) {
   std::unordered_map<uint64_t, MergeTarget> table;
   table.reserve(merges.size());
   for (size_t rank = 0; rank < merges.size(); ++rank) {

@@ -60,7 +60,8 @@ size_t ByteTrie::longest_prefix(std::string_view text, int32_t* id) const {
     const auto b = static_cast<uint8_t>(text[i]);
     const uint8_t* first = edge_bytes_.data() + n.first_edge;
     const uint8_t* last = first + n.num_edges;
-    const uint8_t* it = n.num_edges <= 8 ? std::find(first, last, b) : std::lower_bound(first, last, b);
+    const uint8_t* it =
+        n.num_edges <= 8 ? std::find(first, last, b) : std::lower_bound(first, last, b);
     if (it == last || *it != b) break;
     node = edge_targets_[n.first_edge + static_cast<uint32_t>(it - first)];
     ++i;

@@ -24,15 +24,15 @@ class ByteTrie {
     std::vector<std::pair<uint8_t, uint32_t>> children;  // unsorted while building
   };
   struct Node {
-    int32_t id;            // token id ending here, or -1
-    uint32_t first_edge;   // index into edges_
+    int32_t id;           // token id ending here, or -1
+    uint32_t first_edge;  // index into edges_
     uint32_t num_edges;
   };
   std::vector<BuildNode> building_{BuildNode{}};
   std::vector<Node> nodes_;
-  std::vector<uint8_t> edge_bytes_;      // sorted per node
+  std::vector<uint8_t> edge_bytes_;  // sorted per node
   std::vector<uint32_t> edge_targets_;
-  uint32_t root_children_[256] = {};     // 0 = none (the root is never a child)
+  uint32_t root_children_[256] = {};  // 0 = none (the root is never a child)
 };
 
 }  // namespace kiln::tokenizer

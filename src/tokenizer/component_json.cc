@@ -33,9 +33,9 @@ Result<std::vector<TemplatePiece>> parse_template(const Value& obj, const char* 
     TemplatePiece piece;
     if (const Value* seq = json::find(p, "Sequence"); seq != nullptr) {
       const Value* id = json::find(*seq, "id");
-      const std::string_view name =
-          id != nullptr && id->IsString() ? std::string_view(id->GetString(), id->GetStringLength())
-                                          : std::string_view();
+      const std::string_view name = id != nullptr && id->IsString()
+                                        ? std::string_view(id->GetString(), id->GetStringLength())
+                                        : std::string_view();
       if (name != "A" && name != "B") {
         return invalid_argument("TemplateProcessing: Sequence id must be \"A\" or \"B\"");
       }
@@ -121,7 +121,8 @@ Result<std::unique_ptr<Normalizer>> parse_normalizer(const Value& v) {
   if (type == "BertNormalizer") {
     BertNormalizerOptions o;
     KILN_ASSIGN_OR_RETURN(o.clean_text, json::get_bool_or(v, "clean_text", true));
-    KILN_ASSIGN_OR_RETURN(o.handle_chinese_chars, json::get_bool_or(v, "handle_chinese_chars", true));
+    KILN_ASSIGN_OR_RETURN(o.handle_chinese_chars,
+                          json::get_bool_or(v, "handle_chinese_chars", true));
     KILN_ASSIGN_OR_RETURN(o.lowercase, json::get_bool_or(v, "lowercase", true));
     // strip_accents: null means "do what lowercase does" (BERT uncased strips, cased keeps).
     KILN_ASSIGN_OR_RETURN(auto strip, json::get_bool(v, "strip_accents"));

@@ -21,11 +21,17 @@ std::vector<uint32_t> char_index(std::string_view text) {
 std::pair<size_t, size_t> convert(const std::vector<uint32_t>& char_of,
                                   std::pair<size_t, size_t> o) {
   const size_t n = char_of.size();
+  if (o.first == n && n > 0) {
+    // Only ByteLevel trimming yields an offset at the very end (tokenizers trims after
+    // converting, so it reports the character count there).
+    const size_t chars = char_of[n - 1] + 1;
+    return {chars, o.second == n ? chars : o.second};
+  }
   if (o.first >= n) return o;  // not in the map: left as is
   if (o.second < n) return {char_of[o.first], char_of[o.second]};
   // The end of the text is not in the map; the byte before it is.
-  const size_t last = (o.second >= 1 && o.second - 1 < n) ? char_of[o.second - 1]
-                                                           : char_of[o.first] + 1;
+  const size_t last =
+      (o.second >= 1 && o.second - 1 < n) ? char_of[o.second - 1] : char_of[o.first] + 1;
   return {char_of[o.first], last + 1};
 }
 
@@ -49,8 +55,7 @@ std::vector<std::pair<size_t, size_t>> byte_to_char_offsets(
   return out;
 }
 
-void convert_to_char_offsets(Encoding* encoding, std::string_view first,
-                             std::string_view second) {
+void convert_to_char_offsets(Encoding* encoding, std::string_view first, std::string_view second) {
   convert_encoding(encoding, char_index(first), char_index(second));
 }
 

@@ -40,7 +40,11 @@ void trim_offsets(RawEncoding* e, bool add_prefix_space, const SpaceCounts& spac
     const auto id = static_cast<size_t>(e->ids[i]);
     if (id >= spaces.size()) continue;
     size_t lead = spaces[id].first;
-    const size_t trail = spaces[id].second;
+    size_t trail = spaces[id].second;
+    if (e->spaces[i] != RawEncoding::kNoSpaces) {
+      lead = e->spaces[i] >> 16;
+      trail = e->spaces[i] & 0xFFFF;
+    }
     auto& o = e->offsets[i];
     if (lead > 0) {
       const bool is_first = i == 0 || o.first == 0;
@@ -69,7 +73,7 @@ RawEncoding wrap(const RawEncoding& e, const std::vector<int32_t>& before, int32
   for (const int32_t id : before) out.push(id, before_type, 1, {0, 0}, 0);
   for (size_t i = 0; i < e.size(); ++i) {
     out.push(e.ids[i], content_type ? *content_type : e.type_ids[i], 0, e.offsets[i],
-             e.text_index[i]);
+             e.text_index[i], e.spaces[i]);
   }
   out.push(after, after_type, 1, {0, 0}, 0);
   out.ranges.push_back(SequenceRange{sequence, static_cast<uint32_t>(before.size()),
@@ -148,7 +152,8 @@ class BertProcessing final : public PostProcessor {
     for (size_t i = 0; i < encodings.size(); ++i) {
       const RawEncoding& e = encodings[i];
       const auto seq = static_cast<uint32_t>(i);
-      const std::vector<int32_t> before = i == 0 ? std::vector<int32_t>{cls_} : std::vector<int32_t>{};
+      const std::vector<int32_t> before =
+          i == 0 ? std::vector<int32_t>{cls_} : std::vector<int32_t>{};
       const int32_t after_type = i == 0 ? 0 : 1;
       RawEncoding w = wrap(e, before, sep_, 0, nullptr, after_type, seq);
       for (const RawEncoding& o : e.overflowing) {
@@ -168,7 +173,10 @@ class RobertaProcessing final : public PostProcessor {
  public:
   RobertaProcessing(int32_t cls, int32_t sep, bool trim, bool add_prefix_space,
                     std::shared_ptr<const SpaceCounts> spaces)
-      : cls_(cls), sep_(sep), trim_(trim), add_prefix_space_(add_prefix_space),
+      : cls_(cls),
+        sep_(sep),
+        trim_(trim),
+        add_prefix_space_(add_prefix_space),
         spaces_(std::move(spaces)) {}
   size_t added_tokens(bool pair) const override { return pair ? 4 : 2; }
 
@@ -176,7 +184,12 @@ class RobertaProcessing final : public PostProcessor {
   std::vector<RawEncoding> process_encodings(std::vector<RawEncoding> encodings,
                                              bool add_special_tokens) const override {
     if (trim_) trim_all(&encodings, add_prefix_space_, *spaces_);
-    if (!add_special_tokens) return encodings;
+    if (!add_special_tokens) {
+      // Observed in tokenizers 0.23.3: without special tokens the second text still gets
+      // type 0, but only its main window (overflowing windows keep type 1).
+      for (size_t i = 1; i < encodings.size(); ++i) encodings[i].set_type_ids(0);
+      return encodings;
+    }
     std::vector<RawEncoding> out;
     const int32_t zero = 0;
     for (size_t i = 0; i < encodings.size(); ++i) {

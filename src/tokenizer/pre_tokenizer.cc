@@ -159,8 +159,7 @@ std::unique_ptr<PreTokenizer> make_whitespace_split_pre_tokenizer() {
   return std::make_unique<WhitespaceSplitPreTokenizer>();
 }
 
-std::unique_ptr<PreTokenizer> make_byte_level_pre_tokenizer(bool add_prefix_space,
-                                                            bool use_regex) {
+std::unique_ptr<PreTokenizer> make_byte_level_pre_tokenizer(bool add_prefix_space, bool use_regex) {
   return std::make_unique<ByteLevelPreTokenizer>(add_prefix_space, use_regex);
 }
 

@@ -23,7 +23,6 @@ std::unique_ptr<PreTokenizer> make_bert_pre_tokenizer();
 /// Split on whitespace only (tokenizers' `WhitespaceSplit`).
 std::unique_ptr<PreTokenizer> make_whitespace_split_pre_tokenizer();
 /// GPT-2/RoBERTa byte-level: optional prefix space, then the GPT-2 regex split.
-std::unique_ptr<PreTokenizer> make_byte_level_pre_tokenizer(bool add_prefix_space,
-                                                            bool use_regex);
+std::unique_ptr<PreTokenizer> make_byte_level_pre_tokenizer(bool add_prefix_space, bool use_regex);
 
 }  // namespace kiln::tokenizer

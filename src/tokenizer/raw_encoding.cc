@@ -24,6 +24,7 @@ RawEncoding slice(const RawEncoding& e, size_t start, size_t stop) {
   out.special.assign(e.special.begin() + start, e.special.begin() + stop);
   out.offsets.assign(e.offsets.begin() + start, e.offsets.begin() + stop);
   out.text_index.assign(e.text_index.begin() + start, e.text_index.begin() + stop);
+  out.spaces.assign(e.spaces.begin() + start, e.spaces.begin() + stop);
   return out;
 }
 
@@ -36,6 +37,9 @@ void append(std::vector<T>* dst, const std::vector<T>& src) {
 
 void RawEncoding::set_sequence_id(uint32_t sequence) {
   insert_range(&ranges, SequenceRange{sequence, 0, static_cast<uint32_t>(size())});
+  // tokenizers 0.23 marks the overflowing windows too (observed: their sequence ids are
+  // exact, not the all-zero default of windows without ranges).
+  for (RawEncoding& o : overflowing) o.set_sequence_id(sequence);
 }
 
 void RawEncoding::set_type_ids(int32_t type_id) {
@@ -98,6 +102,7 @@ void RawEncoding::merge_with(const RawEncoding& pair) {
   append(&special, pair.special);
   append(&offsets, pair.offsets);
   append(&text_index, pair.text_index);
+  append(&spaces, pair.spaces);
   overflowing = std::move(merged_overflow);
 }
 
@@ -128,7 +133,8 @@ Encoding RawEncoding::to_public() const {
         end = r.end;
       }
     }
-    for (size_t i = begin; i < end && i < size(); ++i) e.sequence_ids[i] = static_cast<int32_t>(seq);
+    for (size_t i = begin; i < end && i < size(); ++i)
+      e.sequence_ids[i] = static_cast<int32_t>(seq);
   }
   e.overflowing.reserve(overflowing.size());
   for (const RawEncoding& o : overflowing) e.overflowing.push_back(o.to_public());

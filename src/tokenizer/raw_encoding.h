@@ -19,26 +19,33 @@ struct SequenceRange {
 /// An Encoding under construction. Mirrors tokenizers' Encoding field by field so that
 /// truncation and merging (including their overflow quirks) can follow it exactly.
 struct RawEncoding {
-  std::vector<int32_t> ids;                ///< token ids
-  std::vector<int32_t> type_ids;           ///< segment ids
-  std::vector<uint8_t> special;            ///< special-token mask
+  std::vector<int32_t> ids;                            ///< token ids
+  std::vector<int32_t> type_ids;                       ///< segment ids
+  std::vector<uint8_t> special;                        ///< special-token mask
   std::vector<std::pair<uint32_t, uint32_t>> offsets;  ///< byte offsets into the source text
-  std::vector<uint8_t> text_index;         ///< which input text the offsets refer to
-  std::vector<SequenceRange> ranges;       ///< a map keyed by `sequence`
-  std::vector<RawEncoding> overflowing;    ///< windows cut off by truncation
+  std::vector<uint8_t> text_index;                     ///< which input text the offsets refer to
+  /// Space-like characters at the start/end of the token's string, for ByteLevel offset
+  /// trimming: kNoSpaces means "look it up by id"; added tokens matched with lstrip/rstrip
+  /// carry the swallowed whitespace in their string, so they record it here.
+  std::vector<uint32_t> spaces;
+  std::vector<SequenceRange> ranges;     ///< a map keyed by `sequence`
+  std::vector<RawEncoding> overflowing;  ///< windows cut off by truncation
 
   /// Number of tokens.
   size_t size() const { return ids.size(); }
+  /// `spaces` value that defers to the per-id table.
+  static constexpr uint32_t kNoSpaces = 0xFFFFFFFFu;
   /// Appends one token.
   void push(int32_t id, int32_t type_id, uint8_t is_special, std::pair<uint32_t, uint32_t> offset,
-            uint8_t text) {
+            uint8_t text, uint32_t token_spaces = kNoSpaces) {
+    spaces.push_back(token_spaces);
     ids.push_back(id);
     type_ids.push_back(type_id);
     special.push_back(is_special);
     offsets.push_back(offset);
     text_index.push_back(text);
   }
-  /// Marks all tokens as belonging to `sequence` (replacing that key).
+  /// Marks all tokens, and those of the overflowing windows, as belonging to `sequence`.
   void set_sequence_id(uint32_t sequence);
   /// Sets every type id to `type_id` (this encoding only, not its overflowing windows).
   void set_type_ids(int32_t type_id);

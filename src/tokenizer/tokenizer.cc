@@ -26,8 +26,8 @@ Status check_nesting(std::string_view json, size_t max_depth) {
       in_string = true;
     } else if (c == '{' || c == '[') {
       if (++depth > max_depth) {
-        return invalid_argument("tokenizer.json: nesting deeper than " +
-                                std::to_string(max_depth) + " levels");
+        return invalid_argument("tokenizer.json: nesting deeper than " + std::to_string(max_depth) +
+                                " levels");
       }
     } else if ((c == '}' || c == ']') && depth > 0) {
       --depth;

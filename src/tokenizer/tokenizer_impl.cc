@@ -10,6 +10,32 @@
 namespace kiln::tokenizer {
 namespace {
 
+// Leading/trailing whitespace characters of an added token's matched text, packed for
+// RawEncoding::spaces (its string is the matched text, swallowed whitespace included).
+uint32_t space_counts(std::string_view s) {
+  uint32_t lead = 0;
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t len;
+    const char32_t c = unicode::decode_utf8(s, i, &len);
+    if (c != 0x120 && !(unicode::properties(c) & unicode::kWhitespace)) break;
+    ++lead;
+    i += len;
+  }
+  uint32_t trail = 0;
+  size_t end = s.size();
+  while (end > 0) {
+    size_t start = end - 1;
+    while (start > 0 && (static_cast<uint8_t>(s[start]) & 0xC0) == 0x80) --start;
+    size_t len;
+    const char32_t c = unicode::decode_utf8(s, start, &len);
+    if (c != 0x120 && !(unicode::properties(c) & unicode::kWhitespace)) break;
+    ++trail;
+    end = start;
+  }
+  return (std::min<uint32_t>(lead, 0xFFFF) << 16) | std::min<uint32_t>(trail, 0xFFFF);
+}
+
 class TokenizerImpl final : public Tokenizer {
  public:
   explicit TokenizerImpl(TokenizerParts parts) : p_(std::move(parts)) {
@@ -86,7 +112,8 @@ class TokenizerImpl final : public Tokenizer {
     p_.added.split(text, false, &s.splits);
     for (const AddedSplit& split : s.splits) {
       if (split.id >= 0) {
-        enc.push(split.id, type_id, 0, {split.begin, split.end}, index);
+        enc.push(split.id, type_id, 0, {split.begin, split.end}, index,
+                 space_counts(text.substr(split.begin, split.end - split.begin)));
         continue;
       }
       if (split.end == split.begin) continue;
@@ -107,7 +134,9 @@ class TokenizerImpl final : public Tokenizer {
         if (sub.end == sub.begin) continue;
         const Alignment a = norm->original_range(sub.begin, sub.end);
         if (sub.id >= 0) {
-          enc.push(sub.id, type_id, 0, {a.start, a.end}, index);
+          enc.push(
+              sub.id, type_id, 0, {a.start, a.end}, index,
+              space_counts(std::string_view(norm->text).substr(sub.begin, sub.end - sub.begin)));
           continue;
         }
         s.piece.text.assign(norm->text, sub.begin, sub.end - sub.begin);
@@ -145,23 +174,21 @@ class TokenizerImpl final : public Tokenizer {
     if (options.max_length > 0) {
       const size_t single_added = num_special_tokens(false);
       // tokenizers refuses these parameters when truncation is enabled.
-      if (options.max_length < single_added || options.max_length - single_added < options.stride) {
+      const size_t effective =
+          options.max_length > single_added ? options.max_length - single_added : 0;
+      if (effective < options.stride) {
         return invalid_argument("truncation: stride " + std::to_string(options.stride) +
                                 " does not fit max_length " + std::to_string(options.max_length) +
                                 " minus " + std::to_string(single_added) + " special tokens");
       }
-      size_t budget = options.max_length;
-      const size_t added = num_special_tokens(pair);
-      if (options.add_special_tokens && added > 0) {
-        if (budget < added) {
-          return invalid_argument("truncation: max_length " + std::to_string(budget) +
-                                  " is smaller than the " + std::to_string(added) +
-                                  " special tokens");
-        }
-        budget -= added;
+      const size_t added = options.add_special_tokens ? num_special_tokens(pair) : 0;
+      // tokenizers computes max_length - added with wrapping arithmetic: a max_length below the
+      // special tokens becomes a huge budget, i.e. no truncation at all (observed in 0.23.3).
+      if (options.max_length >= added) {
+        KILN_RETURN_IF_ERROR(truncate_encodings(&first, pair ? &*second : nullptr,
+                                                options.max_length - added, options.strategy,
+                                                options.stride));
       }
-      KILN_RETURN_IF_ERROR(truncate_encodings(&first, pair ? &*second : nullptr, budget,
-                                              options.strategy, options.stride));
     }
     RawEncoding out = p_.post_processor
                           ? p_.post_processor->process(std::move(first), std::move(second),

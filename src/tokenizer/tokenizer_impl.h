@@ -14,12 +14,12 @@ namespace kiln::tokenizer {
 
 /// The stages of a tokenizer; only `model` is required.
 struct TokenizerParts {
-  std::unique_ptr<Normalizer> normalizer;        ///< may be null
-  std::unique_ptr<PreTokenizer> pre_tokenizer;   ///< may be null (whole text is one word)
-  std::unique_ptr<Model> model;                  ///< required
-  std::unique_ptr<PostProcessor> post_processor; ///< may be null
-  AddedVocab added;                              ///< added/special tokens (built by the impl)
-  int32_t pad_id = -1;                           ///< from the padding section, or -1
+  std::unique_ptr<Normalizer> normalizer;         ///< may be null
+  std::unique_ptr<PreTokenizer> pre_tokenizer;    ///< may be null (whole text is one word)
+  std::unique_ptr<Model> model;                   ///< required
+  std::unique_ptr<PostProcessor> post_processor;  ///< may be null
+  AddedVocab added;                               ///< added/special tokens (built by the impl)
+  int32_t pad_id = -1;                            ///< from the padding section, or -1
 };
 
 /// Builds the Tokenizer from its parts.

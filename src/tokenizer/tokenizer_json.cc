@@ -72,7 +72,8 @@ Result<std::unique_ptr<Model>> parse_model(const Value& model, bool byte_level) 
     KILN_ASSIGN_OR_RETURN(options.unk_token, json::get_string_or(model, "unk_token", "[UNK]"));
     KILN_ASSIGN_OR_RETURN(options.continuing_subword_prefix,
                           json::get_string_or(model, "continuing_subword_prefix", "##"));
-    KILN_ASSIGN_OR_RETURN(int64_t max_chars, json::get_int_or(model, "max_input_chars_per_word", 100));
+    KILN_ASSIGN_OR_RETURN(int64_t max_chars,
+                          json::get_int_or(model, "max_input_chars_per_word", 100));
     if (max_chars < 0) return invalid_argument("model.max_input_chars_per_word must be >= 0");
     options.max_input_chars_per_word = static_cast<size_t>(max_chars);
     KILN_ASSIGN_OR_RETURN(Vocab vocab, parse_vocab_map(model));
@@ -149,7 +150,8 @@ Result<TokenizerParts> parse_tokenizer_json(std::string_view text) {
   if (const Value* pp = json::find(doc, "post_processor"); pp != nullptr && !pp->IsNull()) {
     KILN_ASSIGN_OR_RETURN(parts.post_processor, parse_post_processor(*pp, parts));
   }
-  if (const Value* padding = json::find(doc, "padding"); padding != nullptr && padding->IsObject()) {
+  if (const Value* padding = json::find(doc, "padding");
+      padding != nullptr && padding->IsObject()) {
     if (const Value* pad = json::find(*padding, "pad_id"); pad != nullptr) {
       KILN_ASSIGN_OR_RETURN(parts.pad_id, id_value(*pad, "padding.pad_id"));
     }

@@ -39,9 +39,7 @@ const uint8_t* property_table() {
 
 }  // namespace
 
-uint8_t properties(char32_t cp) {
-  return cp < kNumCodepoints ? property_table()[cp] : uint8_t{0};
-}
+uint8_t properties(char32_t cp) { return cp < kNumCodepoints ? property_table()[cp] : uint8_t{0}; }
 
 void append_utf8(char32_t cp, std::string* out) {
   if (cp < 0x80) {
@@ -103,9 +101,9 @@ size_t to_lower(char32_t cp, char32_t out[3]) {
     return 1;
   }
   const LowercaseException* end = kLowercaseExceptions + kLowercaseExceptionsSize;
-  const LowercaseException* it = std::lower_bound(
-      kLowercaseExceptions, end, cp,
-      [](const LowercaseException& e, char32_t c) { return e.cp < c; });
+  const LowercaseException* it =
+      std::lower_bound(kLowercaseExceptions, end, cp,
+                       [](const LowercaseException& e, char32_t c) { return e.cp < c; });
   if (it != end && it->cp == cp) {
     for (uint32_t k = 0; k < it->count; ++k) out[k] = it->lower[k];
     return it->count;

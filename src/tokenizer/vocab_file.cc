@@ -39,7 +39,8 @@ Result<TokenizerParts> bert_parts_from_vocab(std::string_view vocab_txt, bool lo
     lines.emplace_back(trim_end(vocab_txt.substr(pos, nl - pos)));
     pos = nl + 1;
   }
-  if (lines.size() >= static_cast<size_t>(kMaxTokenId)) return invalid_argument("vocab.txt too large");
+  if (lines.size() >= static_cast<size_t>(kMaxTokenId))
+    return invalid_argument("vocab.txt too large");
   for (size_t i = 0; i < lines.size(); ++i) last_id[lines[i]] = static_cast<int32_t>(i);
   std::vector<std::pair<std::string, int32_t>> entries;
   entries.reserve(last_id.size());

@@ -46,7 +46,8 @@ class WordPiece final : public Model {
         out->push_back(ModelToken{unk_id_, 0, word_len});
         return Status();
       }
-      out->push_back(ModelToken{id, static_cast<uint32_t>(start), static_cast<uint32_t>(start + len)});
+      out->push_back(
+          ModelToken{id, static_cast<uint32_t>(start), static_cast<uint32_t>(start + len)});
       start += len;
     }
     return Status();

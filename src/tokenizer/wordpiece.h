@@ -10,9 +10,9 @@ namespace kiln::tokenizer {
 
 /// Options of the WordPiece model, as in tokenizer.json.
 struct WordPieceOptions {
-  std::string unk_token = "[UNK]";                ///< whole-word replacement on failure
-  std::string continuing_subword_prefix = "##";   ///< marks non-initial pieces
-  size_t max_input_chars_per_word = 100;          ///< longer words become unk_token
+  std::string unk_token = "[UNK]";               ///< whole-word replacement on failure
+  std::string continuing_subword_prefix = "##";  ///< marks non-initial pieces
+  size_t max_input_chars_per_word = 100;         ///< longer words become unk_token
 };
 
 /// Builds a WordPiece model; the unk token must be in `vocab`.

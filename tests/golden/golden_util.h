@@ -44,6 +44,14 @@ class Golden {
   std::unique_ptr<model::SafeTensors> file_;
 };
 
+/// Fixture key "name.i". (Built by appending: GCC 12 warns falsely on `"literal" + string`.)
+inline std::string key(const char* name, size_t i) {
+  std::string k(name);
+  k += '.';
+  k += std::to_string(i);
+  return k;
+}
+
 /// max |a - b| / max |b|.
 inline double rel_error(const std::vector<float>& a, const std::vector<float>& b) {
   EXPECT_EQ(a.size(), b.size());

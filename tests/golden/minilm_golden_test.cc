@@ -48,7 +48,7 @@ TEST_F(MiniLmTest, TokenizerMatchesTransformers) {
   for (size_t i = 0; i < texts_.size(); ++i) {
     const std::vector<int32_t> ids(batch->ids.begin() + batch->cu_seqlens[i],
                                    batch->ids.begin() + batch->cu_seqlens[i + 1]);
-    EXPECT_EQ(ids, golden_.ints("input_ids." + std::to_string(i))) << texts_[i];
+    EXPECT_EQ(ids, golden_.ints(key("input_ids", i))) << texts_[i];
   }
 }
 
@@ -57,17 +57,16 @@ TEST_F(MiniLmTest, Fp32HiddenStatesAndEmbeddings) {
   ASSERT_NE(engine, nullptr);
   TokenBatch batch;
   for (size_t i = 0; i < texts_.size(); ++i) {
-    batch.add(golden_.ints("input_ids." + std::to_string(i)), {});
+    batch.add(golden_.ints(key("input_ids", i)), {});
   }
   RunOutputs out;
   ASSERT_TRUE(engine->run(batch, {.hidden_states = true, .embeddings = true}, &out).ok());
   double worst_rel = 0, worst_cos = 1;
   for (size_t i = 0; i < texts_.size(); ++i) {
-    const std::string k = "." + std::to_string(i);
     const double rel = rel_error(rows(out.hidden_states, batch.cu_seqlens[i],
                                       batch.cu_seqlens[i + 1], 384),
-                                 golden_.floats("last_hidden_state" + k));
-    const auto ref = golden_.floats("embedding" + k);
+                                 golden_.floats(key("last_hidden_state", i)));
+    const auto ref = golden_.floats(key("embedding", i));
     const double cos = cosine(out.embeddings.data() + i * 384, ref.data(), 384);
     EXPECT_LE(rel, 1e-4) << texts_[i];
     EXPECT_GE(cos, 0.99999) << texts_[i];
@@ -87,7 +86,7 @@ TEST_F(MiniLmTest, Bf16Embeddings) {
   ASSERT_TRUE(engine->run(*batch, {.embeddings = true}, &out).ok());
   double worst = 1;
   for (size_t i = 0; i < texts_.size(); ++i) {
-    const auto ref = golden_.floats("embedding." + std::to_string(i));
+    const auto ref = golden_.floats(key("embedding", i));
     worst = std::min(worst, cosine(out.embeddings.data() + i * 384, ref.data(), 384));
   }
   EXPECT_GE(worst, 0.999);

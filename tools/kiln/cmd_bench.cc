@@ -24,6 +24,7 @@ struct BenchFlags {
   int min_iters = 10;
   double ghz = 3.6;
   bool json = false;
+  bool profile = false;
   EngineFlags engine;
 };
 
@@ -50,6 +51,7 @@ TokenBatch synthetic_batch(const ModelInfo& m, int batch, int seq, std::mt19937&
 int run(const BenchFlags& f) {
   EngineOptions options;
   if (!f.engine.to_options(&options)) return 1;
+  options.profile = f.profile;
   auto loaded = Engine::load(f.model, options);
   if (!loaded.ok()) return fail(loaded.status());
   const Engine& engine = **loaded;
@@ -99,6 +101,9 @@ int run(const BenchFlags& f) {
         std::printf("%-28s %5d %5d %10.1f %9.2f %9.2f %9.1f %6.1f%%\n", name.c_str(), batch, seq,
                     seq_s, p50 * 1e3, p99 * 1e3, gflops, 100.0 * gflops * 1e9 / peak);
       }
+      if (f.profile) {
+        for (const auto& line : engine.profile_report()) std::fprintf(stderr, "  %s\n", line.c_str());
+      }
       std::fflush(stdout);
     }
   }
@@ -117,6 +122,7 @@ void register_bench(CLI::App& app, Runner* runner) {
   cmd->add_option("--min-iters", flags->min_iters, "Iterations per workload")->capture_default_str();
   cmd->add_option("--ghz", flags->ghz, "Core clock for the roofline")->capture_default_str();
   cmd->add_flag("--json", flags->json, "One JSON object per workload");
+  cmd->add_flag("--profile", flags->profile, "Print the time per op (cumulative) to stderr");
   flags->engine.add_to(cmd);
   cmd->callback([flags, runner] { *runner = [flags] { return run(*flags); }; });
 }

@@ -38,7 +38,7 @@ T* grow(std::vector<T>& v, int64_t n) {
 Result<std::unique_ptr<CpuEncoder>> CpuEncoder::create(const model::ModelConfig& config,
                                                        const model::EncoderWeights& weights,
                                                        const ExecutorOptions& options) {
-  std::unique_ptr<CpuEncoder> enc(new CpuEncoder());
+  std::unique_ptr<CpuEncoder> enc(new CpuEncoder(options.profile));
   enc->config_ = config;
   enc->options_ = options;
   enc->embeddings_.word_embeddings = weights.word_embeddings;
@@ -114,19 +114,28 @@ Status CpuEncoder::run(const EncoderInputs& in, float* hidden) const {
     zero_types.assign(static_cast<size_t>(t), 0);
     type_ids = zero_types.data();
   }
-  embed_layer_norm(tables, in.ids, type_ids, in.cu_seqlens, in.num_sequences, x, xb);
+  profile_.time("embed_layer_norm", [&] {
+    embed_layer_norm(tables, in.ids, type_ids, in.cu_seqlens, in.num_sequences, x, xb);
+  });
 
   const AttentionShape shape{config_.num_heads, config_.head_dim(),
                              1.0f / std::sqrt(static_cast<float>(config_.head_dim()))};
   Status status;
+  auto& p = profile_;
   for (const Layer& l : layers_) {
-    if (!(status = l.qkv->run(x_in, t, qkv)).ok()) break;
-    attention(qkv, in.cu_seqlens, in.num_sequences, shape, ctx, ctxb);
-    if (!(status = l.attn_out->run(ctx_in, t, x)).ok()) break;  // x += ctx Wo + bo
-    layer_norm(x, l.attn_norm.gamma.data(), l.attn_norm.beta.data(), t, h, eps, xb);
-    if (!(status = l.ffn_in->run(x_in, t, mid_io)).ok()) break;  // act(x W1 + b1)
-    if (!(status = l.ffn_out->run(mid_io, t, x)).ok()) break;    // x += mid W2 + b2
-    layer_norm(x, l.ffn_norm.gamma.data(), l.ffn_norm.beta.data(), t, h, eps, xb);
+    if (!(status = p.time("qkv", [&] { return l.qkv->run(x_in, t, qkv); })).ok()) break;
+    p.time("attention", [&] { attention(qkv, in.cu_seqlens, in.num_sequences, shape, ctx, ctxb); });
+    // x += ctx Wo + bo
+    if (!(status = p.time("attn_out", [&] { return l.attn_out->run(ctx_in, t, x); })).ok()) break;
+    p.time("layer_norm", [&] {
+      layer_norm(x, l.attn_norm.gamma.data(), l.attn_norm.beta.data(), t, h, eps, xb);
+    });
+    // mid = act(x W1 + b1); x += mid W2 + b2
+    if (!(status = p.time("ffn_in", [&] { return l.ffn_in->run(x_in, t, mid_io); })).ok()) break;
+    if (!(status = p.time("ffn_out", [&] { return l.ffn_out->run(mid_io, t, x); })).ok()) break;
+    p.time("layer_norm", [&] {
+      layer_norm(x, l.ffn_norm.gamma.data(), l.ffn_norm.beta.data(), t, h, eps, xb);
+    });
   }
   release_workspace(std::move(ws));
   return status;

@@ -8,6 +8,7 @@
 
 #include "backend/cpu/linear.h"
 #include "backend/device.h"
+#include "core/op_profile.h"
 
 namespace kiln::backend::cpu {
 
@@ -22,6 +23,7 @@ class CpuEncoder final : public EncoderExecutor {
 
   Status run(const EncoderInputs& inputs, float* hidden) const override;
   std::vector<LayerReport> describe() const override;
+  std::vector<std::string> profile_report() const override { return profile_.report(); }
 
  private:
   struct Layer {
@@ -34,10 +36,11 @@ class CpuEncoder final : public EncoderExecutor {
     std::vector<uint16_t> x_bf16, ctx_bf16, inter_bf16;
     std::vector<float> qkv, ctx, inter;
   };
-  CpuEncoder() = default;
+  explicit CpuEncoder(bool profile) : profile_(profile) {}
   std::unique_ptr<Workspace> acquire_workspace() const;
   void release_workspace(std::unique_ptr<Workspace> ws) const;
 
+  mutable core::OpProfile profile_;
   model::ModelConfig config_;
   ExecutorOptions options_;
   model::EncoderWeights embeddings_;  // embedding tables and norm only

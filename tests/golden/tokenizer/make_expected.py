@@ -14,6 +14,8 @@ import os
 import random
 import sys
 
+os.environ.setdefault("RUST_BACKTRACE", "0")  # reference panics are expected cases, not noise
+
 from tokenizers import Tokenizer
 from tokenizers.implementations import BertWordPieceTokenizer
 
@@ -87,15 +89,15 @@ def cases(toks):
             yield encode_case(tok, name, text, add_special=False)
             yield encode_case(tok, name, text, text[::-1])
         # Question/context pairs with truncation, stride and overflow.
-        for i in range(1500):
+        for i in range(1200):
             q = questions[rng.randrange(len(questions))]
-            ctx = " ".join(contexts[rng.randrange(len(contexts))] for _ in range(rng.randint(1, 6)))
+            ctx = " ".join(contexts[rng.randrange(len(contexts))] for _ in range(rng.randint(1, 4)))
             max_length = rng.choice([64, 96, 128, 192, 256, 384])
             stride = rng.choice([16, 32, 48, 64, 128])
             if stride >= max_length - 4:
                 stride = 16
             strategy = STRATEGIES[i % 3]
-            if rng.random() < 0.2:
+            if rng.random() < 0.1:
                 q, ctx = ctx, q  # long first sequence
             yield encode_case(tok, name, q, ctx, True, max_length, stride, strategy)
         # Singles with truncation/overflow, and a few edge parameters.
@@ -105,7 +107,7 @@ def cases(toks):
             stride = rng.choice([0, 1, 4, 8, 16, 32])
             yield encode_case(tok, name, text, None, rng.random() < 0.8, max_length, stride,
                               STRATEGIES[i % 3])
-        for a, b in [("short", "also short"), ("x " * 300, "y " * 300), ("", ""), ("a", "")]:
+        for a, b in [("short", "also short"), ("x " * 12, "y " * 9), ("", ""), ("a", "")]:
             for max_length in (2, 3, 4, 5, 6, 10):
                 for stride in (0, 1, 2, 3):
                     for strategy in STRATEGIES:
