@@ -11,6 +11,39 @@ namespace {
 
 using simd::tail_mask;
 
+// Transposes a 16 x 16 block: dst[c * ld_dst + r] = src[r * ld_src + c] for r < rows (rows past
+// `rows` are written as zeros). The classic unpack / shuffle / permute network.
+inline void transpose16x16(const float* src, int64_t ld_src, int64_t rows, float* dst,
+                           int64_t ld_dst) {
+  __m512 r[16], t[16];
+  for (int i = 0; i < 16; ++i) {
+    r[i] = i < rows ? _mm512_loadu_ps(src + i * ld_src) : _mm512_setzero_ps();
+  }
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+    r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xee);
+    r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+  }
+  for (int i = 0; i < 4; ++i) {
+    t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+    t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xdd);
+    t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+    t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xdd);
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+    r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+    r[i + 4] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0x88);
+    r[i + 12] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0xdd);
+  }
+  for (int i = 0; i < 16; ++i) _mm512_storeu_ps(dst + i * ld_dst, r[i]);  // r[i] = column i
+}
+
 // kRows query rows are processed together so each K^T and V load feeds kRows FMAs; kRows is
 // chosen so the P.V accumulators (kRows x kDim/16 registers) fit the 32 zmm registers.
 template <int kDim>
@@ -27,10 +60,11 @@ void head_kernel(const float* q, const float* k, const float* v, int64_t len, in
   float* kt = scratch;                   // [kDim, padded]
   float* scores = scratch + kDim * padded;  // [kRows, padded]
 
-  for (int64_t j = 0; j < padded; ++j) {
-    const float* krow = k + std::min(j, len - 1) * ld;
-    const float keep = j < len ? 1.0f : 0.0f;
-    for (int d = 0; d < kDim; ++d) kt[d * padded + j] = krow[d] * keep;
+  for (int64_t j = 0; j < padded; j += 16) {
+    for (int d = 0; d < kDim; d += 16) {
+      transpose16x16(k + j * ld + d, ld, std::max<int64_t>(0, std::min<int64_t>(16, len - j)),
+                     kt + d * padded + j, padded);
+    }
   }
   const __m512 vscale = _mm512_set1_ps(scale);
 
@@ -39,21 +73,34 @@ void head_kernel(const float* q, const float* k, const float* v, int64_t len, in
     const float* qrow[kRows];
     for (int r = 0; r < kRows; ++r) qrow[r] = q + (i0 + std::min<int64_t>(r, rows - 1)) * ld;
 
-    // S = scale * Q K^T for this block of rows, 16 keys at a time.
-    for (int64_t j0 = 0; j0 < padded; j0 += 16) {
-      __m512 acc[kRows];
+    // S = scale * Q K^T for this block of rows, 32 keys at a time so that each broadcast of a
+    // Q element feeds two FMAs; the row maxima are tracked on the way.
+    __m512 vmax[kRows];
+    for (int r = 0; r < kRows; ++r) vmax[r] = _mm512_set1_ps(-INFINITY);
+    for (int64_t j0 = 0; j0 < padded; j0 += 32) {
+      __m512 acc0[kRows], acc1[kRows];
 #pragma GCC unroll 8
-      for (int r = 0; r < kRows; ++r) acc[r] = _mm512_setzero_ps();
+      for (int r = 0; r < kRows; ++r) acc0[r] = acc1[r] = _mm512_setzero_ps();
+      const float* ktj = kt + j0;
       for (int d = 0; d < kDim; ++d) {
-        const __m512 kv = _mm512_loadu_ps(kt + d * padded + j0);
+        const __m512 k0 = _mm512_loadu_ps(ktj + d * padded);
+        const __m512 k1 = _mm512_loadu_ps(ktj + d * padded + 16);
 #pragma GCC unroll 8
         for (int r = 0; r < kRows; ++r) {
-          acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(qrow[r][d]), kv, acc[r]);
+          const __m512 qv = _mm512_set1_ps(qrow[r][d]);
+          acc0[r] = _mm512_fmadd_ps(qv, k0, acc0[r]);
+          acc1[r] = _mm512_fmadd_ps(qv, k1, acc1[r]);
         }
       }
+      const __mmask16 m0 = tail_mask(len - j0), m1 = tail_mask(len - j0 - 16);
 #pragma GCC unroll 8
       for (int r = 0; r < kRows; ++r) {
-        _mm512_storeu_ps(scores + r * padded + j0, _mm512_mul_ps(acc[r], vscale));
+        const __m512 s0 = _mm512_mul_ps(acc0[r], vscale);
+        const __m512 s1 = _mm512_mul_ps(acc1[r], vscale);
+        _mm512_storeu_ps(scores + r * padded + j0, s0);
+        _mm512_storeu_ps(scores + r * padded + j0 + 16, s1);
+        vmax[r] = _mm512_mask_max_ps(vmax[r], m0, vmax[r], s0);
+        vmax[r] = _mm512_mask_max_ps(vmax[r], m1, vmax[r], s1);
       }
     }
 
@@ -66,15 +113,12 @@ void head_kernel(const float* q, const float* k, const float* v, int64_t len, in
         std::fill(s, s + padded, 0.0f);
         continue;
       }
-      __m512 vmax = _mm512_set1_ps(-INFINITY);
-      for (int64_t j = 0; j < len; j += 16) {
-        vmax = _mm512_mask_max_ps(vmax, tail_mask(len - j), vmax, _mm512_loadu_ps(s + j));
-      }
-      const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
+      const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(vmax[r]));
       __m512 vsum = _mm512_setzero_ps();
       for (int64_t j = 0; j < len; j += 16) {
         const __mmask16 mk = tail_mask(len - j);
-        const __m512 e = _mm512_maskz_mov_ps(mk, simd::exp_ps(_mm512_sub_ps(_mm512_loadu_ps(s + j), m)));
+        const __m512 e =
+            _mm512_maskz_mov_ps(mk, simd::exp_ps(_mm512_sub_ps(_mm512_loadu_ps(s + j), m)));
         _mm512_storeu_ps(s + j, e);
         vsum = _mm512_add_ps(vsum, e);
       }

@@ -8,8 +8,9 @@
 
 namespace kiln::backend::cpu::simd {
 
-/// Mask of the first min(left, 16) lanes.
+/// Mask of the first min(max(left, 0), 16) lanes.
 inline __mmask16 tail_mask(int64_t left) {
+  if (left <= 0) return 0;
   return left >= 16 ? static_cast<__mmask16>(0xffff)
                     : static_cast<__mmask16>((1u << left) - 1u);
 }
