@@ -37,8 +37,8 @@ void BM_Attention(benchmark::State& state) {
     benchmark::DoNotOptimize(out.data());
   }
   const double flops = 4.0 * seqs * heads * len * len * dim;
-  state.counters["GFLOP/s"] = benchmark::Counter(flops * state.iterations() / 1e9,
-                                                 benchmark::Counter::kIsRate);
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(flops * state.iterations() / 1e9, benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_Attention)->Args({8, 128, 12, 32})->Args({2, 384, 12, 32})->Args({8, 128, 12, 64});
 

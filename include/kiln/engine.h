@@ -49,7 +49,7 @@ struct RunOutputs {
   /// Head logits: sequence classification [sequences, labels]; token classification
   /// [tokens, labels]; question answering [tokens, 2] (start, end).
   std::vector<float> logits;
-  int64_t logits_cols = 0;           ///< labels (or 2 for QA)
+  int64_t logits_cols = 0;  ///< labels (or 2 for QA)
 };
 
 /// A loaded model. Immutable after load(); run() is thread-safe.

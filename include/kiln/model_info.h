@@ -24,8 +24,8 @@ enum class PoolingMode { kMean, kCls, kMax, kMeanSqrtLen };
 /// sentence-transformers pooling settings.
 struct PoolingConfig {
   PoolingMode mode = PoolingMode::kMean;
-  bool normalize = false;          ///< L2-normalise the pooled vector
-  int64_t max_seq_length = 0;      ///< sentence_bert_config.json's limit; 0 when absent
+  bool normalize = false;                   ///< L2-normalise the pooled vector
+  int64_t max_seq_length = 0;               ///< sentence_bert_config.json's limit; 0 when absent
   bool from_sentence_transformers = false;  ///< found modules.json
 };
 
@@ -33,7 +33,7 @@ struct PoolingConfig {
 struct ModelInfo {
   Architecture architecture = Architecture::kBert;
   Task task = Task::kEmbed;
-  std::string hf_class;        ///< e.g. "BertModel"
+  std::string hf_class;  ///< e.g. "BertModel"
   int64_t hidden_size = 0;
   int64_t num_layers = 0;
   int64_t num_heads = 0;

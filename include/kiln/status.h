@@ -100,10 +100,10 @@ class [[nodiscard]] Result {
 #define KILN_CONCAT_(a, b) KILN_CONCAT_INNER_(a, b)
 
 /// Returns the Status from the enclosing function when `expr` is not ok.
-#define KILN_RETURN_IF_ERROR(expr)                      \
-  do {                                                  \
-    ::kiln::Status kiln_status_ = (expr);               \
-    if (!kiln_status_.ok()) return kiln_status_;        \
+#define KILN_RETURN_IF_ERROR(expr)               \
+  do {                                           \
+    ::kiln::Status kiln_status_ = (expr);        \
+    if (!kiln_status_.ok()) return kiln_status_; \
   } while (false)
 
 /// `KILN_ASSIGN_OR_RETURN(auto x, f());` binds the value of a Result or returns its error.

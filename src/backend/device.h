@@ -30,8 +30,8 @@ struct EncoderInputs {
 /// Options for compiling a model on a device.
 struct ExecutorOptions {
   Precision precision = Precision::kF32;
-  int num_threads = 0;  ///< CPU worker threads; 0 = all cores
-  bool profile = false; ///< accumulate per-op times (see EncoderExecutor::profile_report)
+  int num_threads = 0;   ///< CPU worker threads; 0 = all cores
+  bool profile = false;  ///< accumulate per-op times (see EncoderExecutor::profile_report)
 };
 
 /// One line of `kiln inspect`: a compiled layer, its kernel and size.

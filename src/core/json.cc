@@ -8,7 +8,7 @@ namespace kiln::core::json {
 
 Status parse(std::string_view text, std::string_view what, Document* doc) {
   doc->Parse<rapidjson::kParseStopWhenDoneFlag | rapidjson::kParseNanAndInfFlag>(text.data(),
-                                                                                  text.size());
+                                                                                 text.size());
   if (doc->HasParseError()) {
     return invalid_argument(std::string(what) + ": invalid JSON at byte " +
                             std::to_string(doc->GetErrorOffset()) + ": " +

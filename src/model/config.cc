@@ -20,8 +20,7 @@ constexpr int64_t kMaxVocab = 1 << 24;
 Status require_range(std::string_view field, int64_t value, int64_t lo, int64_t hi) {
   if (value < lo || value > hi) {
     return invalid_argument("config.json: " + std::string(field) + " = " + std::to_string(value) +
-                            " is outside [" + std::to_string(lo) + ", " + std::to_string(hi) +
-                            "]");
+                            " is outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
   }
   return ok_status();
 }
@@ -80,7 +79,8 @@ Status parse_bert_like(const json::Value& doc, ModelConfig* c) {
   KILN_ASSIGN_OR_RETURN(c->num_layers, required_int(doc, "num_hidden_layers"));
   KILN_ASSIGN_OR_RETURN(c->num_heads, required_int(doc, "num_attention_heads"));
   KILN_ASSIGN_OR_RETURN(c->intermediate_size, required_int(doc, "intermediate_size"));
-  KILN_ASSIGN_OR_RETURN(c->max_position_embeddings, json::get_int_or(doc, "max_position_embeddings", 512));
+  KILN_ASSIGN_OR_RETURN(c->max_position_embeddings,
+                        json::get_int_or(doc, "max_position_embeddings", 512));
   KILN_ASSIGN_OR_RETURN(c->type_vocab_size, json::get_int_or(doc, "type_vocab_size", 2));
   KILN_ASSIGN_OR_RETURN(c->layer_norm_eps, json::get_double_or(doc, "layer_norm_eps", 1e-12));
   KILN_ASSIGN_OR_RETURN(c->pad_token_id, json::get_int_or(doc, "pad_token_id", 0));
@@ -99,11 +99,12 @@ Status parse_distilbert(const json::Value& doc, ModelConfig* c) {
   KILN_ASSIGN_OR_RETURN(c->num_layers, required_int(doc, "n_layers"));
   KILN_ASSIGN_OR_RETURN(c->num_heads, required_int(doc, "n_heads"));
   KILN_ASSIGN_OR_RETURN(c->intermediate_size, required_int(doc, "hidden_dim"));
-  KILN_ASSIGN_OR_RETURN(c->max_position_embeddings, json::get_int_or(doc, "max_position_embeddings", 512));
+  KILN_ASSIGN_OR_RETURN(c->max_position_embeddings,
+                        json::get_int_or(doc, "max_position_embeddings", 512));
   KILN_ASSIGN_OR_RETURN(c->pad_token_id, json::get_int_or(doc, "pad_token_id", 0));
   KILN_ASSIGN_OR_RETURN(auto act, json::get_string_or(doc, "activation", "gelu"));
   KILN_ASSIGN_OR_RETURN(c->activation, parse_activation(act));
-  c->type_vocab_size = 0;  // DistilBERT has no token type embeddings
+  c->type_vocab_size = 0;     // DistilBERT has no token type embeddings
   c->layer_norm_eps = 1e-12;  // fixed in the reference implementation
   return ok_status();
 }
@@ -125,8 +126,7 @@ Result<ModelConfig> parse_config(std::string_view json_text) {
     c.architecture = Architecture::kBert;
     KILN_RETURN_IF_ERROR(parse_bert_like(doc, &c));
   } else if (c.model_type == "roberta" || c.model_type == "xlm-roberta") {
-    c.architecture =
-        c.model_type == "roberta" ? Architecture::kRoberta : Architecture::kXlmRoberta;
+    c.architecture = c.model_type == "roberta" ? Architecture::kRoberta : Architecture::kXlmRoberta;
     KILN_RETURN_IF_ERROR(parse_bert_like(doc, &c));
     c.position_offset = c.pad_token_id + 1;  // create_position_ids_from_input_ids
   } else if (c.model_type == "distilbert") {

@@ -14,18 +14,18 @@ namespace kiln::model {
 /// Encoder hyper-parameters and head description, normalised across architectures.
 struct ModelConfig {
   Architecture architecture = Architecture::kBert;
-  std::string model_type;         ///< config.json's model_type, e.g. "bert"
-  std::string hf_class;           ///< architectures[0], e.g. "BertForQuestionAnswering"
-  Task task = Task::kEmbed;       ///< which head the checkpoint carries
+  std::string model_type;    ///< config.json's model_type, e.g. "bert"
+  std::string hf_class;      ///< architectures[0], e.g. "BertForQuestionAnswering"
+  Task task = Task::kEmbed;  ///< which head the checkpoint carries
   int64_t vocab_size = 0;
   int64_t hidden_size = 0;
   int64_t num_layers = 0;
   int64_t num_heads = 0;
   int64_t intermediate_size = 0;
   int64_t max_position_embeddings = 0;
-  int64_t type_vocab_size = 0;    ///< 0 when the architecture has no token type embeddings
+  int64_t type_vocab_size = 0;  ///< 0 when the architecture has no token type embeddings
   int64_t pad_token_id = 0;
-  int64_t position_offset = 0;    ///< RoBERTa: positions start at pad_token_id + 1
+  int64_t position_offset = 0;  ///< RoBERTa: positions start at pad_token_id + 1
   double layer_norm_eps = 1e-12;
   Activation activation = Activation::kGeluErf;
   std::vector<std::string> labels;  ///< id2label, for classification heads

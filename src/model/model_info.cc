@@ -4,39 +4,54 @@ namespace kiln {
 
 std::string_view architecture_name(Architecture a) {
   switch (a) {
-    case Architecture::kBert: return "bert";
-    case Architecture::kDistilBert: return "distilbert";
-    case Architecture::kRoberta: return "roberta";
-    case Architecture::kXlmRoberta: return "xlm-roberta";
+    case Architecture::kBert:
+      return "bert";
+    case Architecture::kDistilBert:
+      return "distilbert";
+    case Architecture::kRoberta:
+      return "roberta";
+    case Architecture::kXlmRoberta:
+      return "xlm-roberta";
   }
   return "unknown";
 }
 
 std::string_view task_name(Task t) {
   switch (t) {
-    case Task::kEmbed: return "embed";
-    case Task::kSequenceClassification: return "classify";
-    case Task::kTokenClassification: return "ner";
-    case Task::kQuestionAnswering: return "qa";
+    case Task::kEmbed:
+      return "embed";
+    case Task::kSequenceClassification:
+      return "classify";
+    case Task::kTokenClassification:
+      return "ner";
+    case Task::kQuestionAnswering:
+      return "qa";
   }
   return "unknown";
 }
 
 std::string_view activation_name(Activation a) {
   switch (a) {
-    case Activation::kGeluErf: return "gelu";
-    case Activation::kGeluTanh: return "gelu_tanh";
-    case Activation::kRelu: return "relu";
+    case Activation::kGeluErf:
+      return "gelu";
+    case Activation::kGeluTanh:
+      return "gelu_tanh";
+    case Activation::kRelu:
+      return "relu";
   }
   return "unknown";
 }
 
 std::string_view pooling_mode_name(PoolingMode m) {
   switch (m) {
-    case PoolingMode::kMean: return "mean";
-    case PoolingMode::kCls: return "cls";
-    case PoolingMode::kMax: return "max";
-    case PoolingMode::kMeanSqrtLen: return "mean_sqrt_len";
+    case PoolingMode::kMean:
+      return "mean";
+    case PoolingMode::kCls:
+      return "cls";
+    case PoolingMode::kMax:
+      return "max";
+    case PoolingMode::kMeanSqrtLen:
+      return "mean_sqrt_len";
   }
   return "unknown";
 }

@@ -94,8 +94,8 @@ Result<SafeTensors> SafeTensors::parse(const uint8_t* data, size_t size) {
   }
   const std::string_view header(reinterpret_cast<const char*>(data + 8), header_len);
   core::json::Document doc;
-  KILN_RETURN_IF_ERROR(core::json::parse(header, "safetensors header", &doc)
-                           .with_context("safetensors"));
+  KILN_RETURN_IF_ERROR(
+      core::json::parse(header, "safetensors header", &doc).with_context("safetensors"));
   if (!doc.IsObject()) return bad("header is not a JSON object");
   const uint8_t* base = data + 8 + header_len;
   const size_t data_size = size - 8 - header_len;

@@ -63,9 +63,8 @@ class TensorReader {
     const TensorView* t = file_.find(name + ".weight");
     if (t == nullptr) return not_found("checkpoint has no tensor \"" + name + ".weight\"");
     if (t->shape.size() != 2 || t->shape[1] != in || t->shape[0] < 1) {
-      return invalid_argument("tensor \"" + name + ".weight\" has shape " +
-                              shape_string(t->shape) + " but the head needs [labels, " +
-                              std::to_string(in) + "]");
+      return invalid_argument("tensor \"" + name + ".weight\" has shape " + shape_string(t->shape) +
+                              " but the head needs [labels, " + std::to_string(in) + "]");
     }
     return read_dense(name, t->shape[0], in, /*prefixed=*/false);
   }
@@ -87,13 +86,17 @@ struct LayerNames {
   const char* ffn_norm;
 };
 
-constexpr LayerNames kBertNames = {
-    "attention.self.query", "attention.self.key",   "attention.self.value",
-    "attention.output.dense", "attention.output.LayerNorm", "intermediate.dense",
-    "output.dense",          "output.LayerNorm"};
-constexpr LayerNames kDistilBertNames = {
-    "attention.q_lin", "attention.k_lin", "attention.v_lin",   "attention.out_lin",
-    "sa_layer_norm",   "ffn.lin1",        "ffn.lin2",          "output_layer_norm"};
+constexpr LayerNames kBertNames = {"attention.self.query",
+                                   "attention.self.key",
+                                   "attention.self.value",
+                                   "attention.output.dense",
+                                   "attention.output.LayerNorm",
+                                   "intermediate.dense",
+                                   "output.dense",
+                                   "output.LayerNorm"};
+constexpr LayerNames kDistilBertNames = {"attention.q_lin",   "attention.k_lin",  "attention.v_lin",
+                                         "attention.out_lin", "sa_layer_norm",    "ffn.lin1",
+                                         "ffn.lin2",          "output_layer_norm"};
 
 Result<LayerWeights> read_layer(TensorReader& r, const std::string& base, const LayerNames& n,
                                 const ModelConfig& c) {

@@ -31,8 +31,8 @@ struct LayerWeights {
   DenseWeights qkv;       ///< [3H, H]: rows 0..H-1 are Q, then K, then V
   DenseWeights attn_out;  ///< [H, H]
   NormWeights attn_norm;
-  DenseWeights ffn_in;    ///< [I, H]
-  DenseWeights ffn_out;   ///< [H, I]
+  DenseWeights ffn_in;   ///< [I, H]
+  DenseWeights ffn_out;  ///< [H, I]
   NormWeights ffn_norm;
 };
 

@@ -75,8 +75,8 @@ class EngineImpl final : public Engine {
       if (info_.task == Task::kEmbed) {
         return failed_precondition("model " + info_.hf_class + " has no task head");
       }
-      out->logits = runtime::apply_head(weights_.head, info_.task, hidden.data(), in.cu_seqlens,
-                                        n, t, h);
+      out->logits =
+          runtime::apply_head(weights_.head, info_.task, hidden.data(), in.cu_seqlens, n, t, h);
       out->logits_cols = weights_.head.out.out;
     }
     if (what.hidden_states) out->hidden_states = std::move(hidden);
@@ -92,9 +92,7 @@ class EngineImpl final : public Engine {
     return lines;
   }
 
-  std::vector<std::string> profile_report() const override {
-    return executor_->profile_report();
-  }
+  std::vector<std::string> profile_report() const override { return executor_->profile_report(); }
 
   Status load(const std::string& dir, const EngineOptions& options) {
     options_ = options;
@@ -161,8 +159,8 @@ class EngineImpl final : public Engine {
     const int64_t types = std::max<int64_t>(config_.type_vocab_size, 1);
     for (int32_t ty : b.type_ids) {
       if (ty < 0 || ty >= types) {
-        return invalid_argument("batch: token type id " + std::to_string(ty) +
-                                " is outside [0, " + std::to_string(types) + ")");
+        return invalid_argument("batch: token type id " + std::to_string(ty) + " is outside [0, " +
+                                std::to_string(types) + ")");
       }
     }
     return ok_status();

@@ -60,8 +60,8 @@ void pool(const float* hidden, const int32_t* cu_seqlens, int64_t num_sequences,
 }
 
 std::vector<float> apply_head(const model::HeadWeights& head, Task task, const float* hidden,
-                              const int32_t* cu_seqlens, int64_t num_sequences,
-                              int64_t num_tokens, int64_t h) {
+                              const int32_t* cu_seqlens, int64_t num_sequences, int64_t num_tokens,
+                              int64_t h) {
   if (task == Task::kEmbed || head.out.empty()) return {};
   if (task == Task::kTokenClassification || task == Task::kQuestionAnswering) {
     std::vector<float> logits(static_cast<size_t>(num_tokens * head.out.out));

@@ -39,12 +39,13 @@ TEST_P(TinyModelTest, MatchesTransformers) {
   TokenBatch all;  // all inputs in one ragged batch, checked against the same goldens
   for (int i = 0; i < kInputs; ++i) {
     const std::string k = "." + std::to_string(i);
-    all.add(golden.ints("input_ids" + k),
-            golden.has("token_type_ids" + k) ? golden.ints("token_type_ids" + k)
-                                             : std::vector<int32_t>());
+    all.add(golden.ints("input_ids" + k), golden.has("token_type_ids" + k)
+                                              ? golden.ints("token_type_ids" + k)
+                                              : std::vector<int32_t>());
   }
   RunOutputs out;
-  RunOptions what{.hidden_states = true, .embeddings = info.pooling.from_sentence_transformers,
+  RunOptions what{.hidden_states = true,
+                  .embeddings = info.pooling.from_sentence_transformers,
                   .head = info.task != Task::kEmbed};
   ASSERT_TRUE((*engine)->run(all, what, &out).ok());
 
@@ -56,9 +57,8 @@ TEST_P(TinyModelTest, MatchesTransformers) {
               tol);
     if (golden.has("logits" + k)) {
       const int64_t n = out.logits_cols;
-      const auto logits = info.task == Task::kSequenceClassification
-                              ? rows(out.logits, i, i + 1, n)
-                              : rows(out.logits, b, e, n);
+      const auto logits = info.task == Task::kSequenceClassification ? rows(out.logits, i, i + 1, n)
+                                                                     : rows(out.logits, b, e, n);
       EXPECT_LT(rel_error(logits, golden.floats("logits" + k)), tol);
     }
     if (golden.has("start_logits" + k)) {
@@ -81,18 +81,20 @@ std::string case_name(const ::testing::TestParamInfo<ModelCase>& p) {
   return std::string(p.param.dir) + (p.param.precision == Precision::kBF16 ? "_bf16" : "_fp32");
 }
 
-#define KILN_TINY(name) ModelCase{name, Precision::kF32}, ModelCase{name, Precision::kBF16}
-INSTANTIATE_TEST_SUITE_P(
-    Architectures, TinyModelTest,
-    ::testing::Values(KILN_TINY("bert"), KILN_TINY("bert_gelu_new"), KILN_TINY("bert_seq_cls"),
-                      KILN_TINY("bert_token_cls"), KILN_TINY("bert_qa"),
-                      KILN_TINY("bert_seq_cls_f16"), KILN_TINY("bert_seq_cls_bf16"),
-                      KILN_TINY("bert_deep_st"), KILN_TINY("distilbert"),
-                      KILN_TINY("distilbert_seq_cls"), KILN_TINY("distilbert_token_cls"),
-                      KILN_TINY("distilbert_qa"), KILN_TINY("roberta"),
-                      KILN_TINY("roberta_seq_cls"), KILN_TINY("roberta_token_cls"),
-                      KILN_TINY("roberta_qa")),
-    case_name);
+#define KILN_TINY(name) \
+  ModelCase{name, Precision::kF32}, ModelCase { name, Precision::kBF16 }
+INSTANTIATE_TEST_SUITE_P(Architectures, TinyModelTest,
+                         ::testing::Values(KILN_TINY("bert"), KILN_TINY("bert_gelu_new"),
+                                           KILN_TINY("bert_seq_cls"), KILN_TINY("bert_token_cls"),
+                                           KILN_TINY("bert_qa"), KILN_TINY("bert_seq_cls_f16"),
+                                           KILN_TINY("bert_seq_cls_bf16"),
+                                           KILN_TINY("bert_deep_st"), KILN_TINY("distilbert"),
+                                           KILN_TINY("distilbert_seq_cls"),
+                                           KILN_TINY("distilbert_token_cls"),
+                                           KILN_TINY("distilbert_qa"), KILN_TINY("roberta"),
+                                           KILN_TINY("roberta_seq_cls"),
+                                           KILN_TINY("roberta_token_cls"), KILN_TINY("roberta_qa")),
+                         case_name);
 #undef KILN_TINY
 
 TEST(EngineInputTest, BadBatchesAreClearErrors) {
@@ -117,8 +119,7 @@ TEST(EngineInputTest, BadBatchesAreClearErrors) {
   broken.cu_seqlens = {0, 3};
   EXPECT_EQ((*engine)->run(broken, {.hidden_states = true}, &out).code(),
             StatusCode::kInvalidArgument);
-  EXPECT_EQ((*engine)->tokenize({"no tokenizer"}).status().code(),
-            StatusCode::kFailedPrecondition);
+  EXPECT_EQ((*engine)->tokenize({"no tokenizer"}).status().code(), StatusCode::kFailedPrecondition);
 }
 
 TEST(EngineInputTest, MissingFilesAreClearErrors) {
@@ -126,8 +127,8 @@ TEST(EngineInputTest, MissingFilesAreClearErrors) {
   EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
   EngineOptions bad_device;
   bad_device.device = "tpu";
-  auto device = Engine::load(std::string(KILN_SOURCE_DIR) + "/tests/golden/models/tiny/bert",
-                             bad_device);
+  auto device =
+      Engine::load(std::string(KILN_SOURCE_DIR) + "/tests/golden/models/tiny/bert", bad_device);
   EXPECT_NE(device.status().message().find("tpu"), std::string::npos);
 }
 

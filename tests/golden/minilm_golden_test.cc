@@ -63,9 +63,9 @@ TEST_F(MiniLmTest, Fp32HiddenStatesAndEmbeddings) {
   ASSERT_TRUE(engine->run(batch, {.hidden_states = true, .embeddings = true}, &out).ok());
   double worst_rel = 0, worst_cos = 1;
   for (size_t i = 0; i < texts_.size(); ++i) {
-    const double rel = rel_error(rows(out.hidden_states, batch.cu_seqlens[i],
-                                      batch.cu_seqlens[i + 1], 384),
-                                 golden_.floats(key("last_hidden_state", i)));
+    const double rel =
+        rel_error(rows(out.hidden_states, batch.cu_seqlens[i], batch.cu_seqlens[i + 1], 384),
+                  golden_.floats(key("last_hidden_state", i)));
     const auto ref = golden_.floats(key("embedding", i));
     const double cos = cosine(out.embeddings.data() + i * 384, ref.data(), 384);
     EXPECT_LE(rel, 1e-4) << texts_[i];
@@ -73,8 +73,8 @@ TEST_F(MiniLmTest, Fp32HiddenStatesAndEmbeddings) {
     worst_rel = std::max(worst_rel, rel);
     worst_cos = std::min(worst_cos, cos);
   }
-  std::printf("MiniLM FP32: worst hidden-state relative error %.2e, worst cosine %.8f\n",
-              worst_rel, worst_cos);
+  std::printf("MiniLM FP32: worst hidden-state relative error %.2e, worst cosine %.8f\n", worst_rel,
+              worst_cos);
 }
 
 TEST_F(MiniLmTest, Bf16Embeddings) {

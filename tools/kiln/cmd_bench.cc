@@ -62,8 +62,8 @@ int run(const BenchFlags& f) {
   const double peak = threads * flop_per_cycle * f.ghz * 1e9;
   std::mt19937 rng(42);
   if (!f.json) {
-    std::printf("%-28s %5s %5s %10s %9s %9s %9s %7s\n", "model", "batch", "seq", "seq/s",
-                "p50 ms", "p99 ms", "GFLOP/s", "roof%");
+    std::printf("%-28s %5s %5s %10s %9s %9s %9s %7s\n", "model", "batch", "seq", "seq/s", "p50 ms",
+                "p99 ms", "GFLOP/s", "roof%");
   }
   for (int seq : f.seqs) {
     for (int batch : f.batches) {
@@ -95,14 +95,15 @@ int run(const BenchFlags& f) {
             "{\"peer\":\"kiln-%s\",\"model\":\"%s\",\"batch\":%d,\"seq\":%d,\"seq_per_s\":%.3f,"
             "\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"iters\":%zu,\"gflops\":%.1f,\"roofline\":%.4f,"
             "\"threads\":%d}\n",
-            std::string(precision_name(options.precision)).c_str(), name.c_str(), batch, seq,
-            seq_s, p50 * 1e3, p99 * 1e3, lat.size(), gflops, gflops * 1e9 / peak, threads);
+            std::string(precision_name(options.precision)).c_str(), name.c_str(), batch, seq, seq_s,
+            p50 * 1e3, p99 * 1e3, lat.size(), gflops, gflops * 1e9 / peak, threads);
       } else {
         std::printf("%-28s %5d %5d %10.1f %9.2f %9.2f %9.1f %6.1f%%\n", name.c_str(), batch, seq,
                     seq_s, p50 * 1e3, p99 * 1e3, gflops, 100.0 * gflops * 1e9 / peak);
       }
       if (f.profile) {
-        for (const auto& line : engine.profile_report()) std::fprintf(stderr, "  %s\n", line.c_str());
+        for (const auto& line : engine.profile_report())
+          std::fprintf(stderr, "  %s\n", line.c_str());
       }
       std::fflush(stdout);
     }
@@ -119,7 +120,8 @@ void register_bench(CLI::App& app, Runner* runner) {
   cmd->add_option("--batch", flags->batches, "Batch sizes")->delimiter(',')->capture_default_str();
   cmd->add_option("--seq", flags->seqs, "Sequence lengths")->delimiter(',')->capture_default_str();
   cmd->add_option("--min-seconds", flags->min_seconds, "Time per workload")->capture_default_str();
-  cmd->add_option("--min-iters", flags->min_iters, "Iterations per workload")->capture_default_str();
+  cmd->add_option("--min-iters", flags->min_iters, "Iterations per workload")
+      ->capture_default_str();
   cmd->add_option("--ghz", flags->ghz, "Core clock for the roofline")->capture_default_str();
   cmd->add_flag("--json", flags->json, "One JSON object per workload");
   cmd->add_flag("--profile", flags->profile, "Print the time per op (cumulative) to stderr");

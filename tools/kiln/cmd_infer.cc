@@ -232,10 +232,14 @@ int run(InferFlags& f) {
     return 1;
   }
   switch (task) {
-    case Task::kEmbed: return run_embed(**engine, f);
-    case Task::kSequenceClassification: return run_classify(**engine, f);
-    case Task::kTokenClassification: return run_ner(**engine, f);
-    case Task::kQuestionAnswering: return run_qa(**engine, f);
+    case Task::kEmbed:
+      return run_embed(**engine, f);
+    case Task::kSequenceClassification:
+      return run_classify(**engine, f);
+    case Task::kTokenClassification:
+      return run_ner(**engine, f);
+    case Task::kQuestionAnswering:
+      return run_qa(**engine, f);
   }
   return 1;
 }

@@ -28,15 +28,17 @@ int run(const InspectFlags& f) {
   if (!config.ok()) return fail(config.status());
   const auto& c = *config;
   std::printf("model          %s\n", f.dir.c_str());
-  std::printf("architecture   %s (%s), head: %s\n", std::string(architecture_name(c.architecture)).c_str(),
-              c.hf_class.c_str(), std::string(task_name(c.task)).c_str());
+  std::printf("architecture   %s (%s), head: %s\n",
+              std::string(architecture_name(c.architecture)).c_str(), c.hf_class.c_str(),
+              std::string(task_name(c.task)).c_str());
   std::printf("encoder        %lld layers, hidden %lld, %lld heads x %lld, ffn %lld, %s\n",
               static_cast<long long>(c.num_layers), static_cast<long long>(c.hidden_size),
               static_cast<long long>(c.num_heads), static_cast<long long>(c.head_dim()),
               static_cast<long long>(c.intermediate_size),
               std::string(activation_name(c.activation)).c_str());
   std::printf("embeddings     vocab %lld, positions %lld (offset %lld), token types %lld\n",
-              static_cast<long long>(c.vocab_size), static_cast<long long>(c.max_position_embeddings),
+              static_cast<long long>(c.vocab_size),
+              static_cast<long long>(c.max_position_embeddings),
               static_cast<long long>(c.position_offset), static_cast<long long>(c.type_vocab_size));
   if (!c.labels.empty()) {
     std::printf("labels        ");
@@ -63,15 +65,16 @@ int run(const InspectFlags& f) {
     std::printf("weights        %d tensors %s, %.1f MB\n", e.first, dt.c_str(), e.second / 1e6);
   }
   if (f.tensors) {
-    for (const auto& t : st->tensors()) std::printf("  %-60s %s\n", t.name.c_str(), t.describe().c_str());
+    for (const auto& t : st->tensors())
+      std::printf("  %-60s %s\n", t.name.c_str(), t.describe().c_str());
   }
   auto tok = Tokenizer::from_model_dir(f.dir);
   if (!tok.ok()) {
     std::printf("tokenizer      none (%s)\n", tok.status().message().c_str());
   } else {
     std::printf("tokenizer      %zu ids, pad id %d, %zu special tokens per text, %zu per pair\n",
-              (*tok)->vocab_size(), (*tok)->pad_id(), (*tok)->num_special_tokens(false),
-              (*tok)->num_special_tokens(true));
+                (*tok)->vocab_size(), (*tok)->pad_id(), (*tok)->num_special_tokens(false),
+                (*tok)->num_special_tokens(true));
   }
   if (f.layers) {
     EngineOptions options;

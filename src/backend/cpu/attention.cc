@@ -65,8 +65,7 @@ void attention(const float* qkv, const int32_t* cu_seqlens, int64_t num_sequence
     max_len = std::max<int64_t>(max_len, cu_seqlens[s + 1] - cu_seqlens[s]);
   }
   const bool vector = active_isa() == Isa::kAvx512 && shape.head_dim % 16 == 0 &&
-                      shape.head_dim <= 128 &&
-                      (out_bf16 == nullptr || cpu_features().avx512_bf16);
+                      shape.head_dim <= 128 && (out_bf16 == nullptr || cpu_features().avx512_bf16);
   const int64_t scratch_floats = detail::attention_scratch_floats(max_len, shape.head_dim);
   const int64_t work = num_sequences * shape.num_heads;
 #pragma omp parallel

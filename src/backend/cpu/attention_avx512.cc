@@ -57,7 +57,7 @@ void head_kernel(const float* q, const float* k, const float* v, int64_t len, in
   constexpr int kRows = rows_per_block<kDim>();
   constexpr int kVec = kDim / 16;
   const int64_t padded = (len + 31) / 32 * 32;
-  float* kt = scratch;                   // [kDim, padded]
+  float* kt = scratch;                      // [kDim, padded]
   float* scores = scratch + kDim * padded;  // [kRows, padded]
 
   for (int64_t j = 0; j < padded; j += 16) {

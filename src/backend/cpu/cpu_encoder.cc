@@ -14,9 +14,12 @@ namespace {
 
 Epilogue ffn_epilogue(Activation a) {
   switch (a) {
-    case Activation::kGeluErf: return Epilogue::kGeluErf;
-    case Activation::kGeluTanh: return Epilogue::kGeluTanh;
-    case Activation::kRelu: return Epilogue::kRelu;
+    case Activation::kGeluErf:
+      return Epilogue::kGeluErf;
+    case Activation::kGeluTanh:
+      return Epilogue::kGeluTanh;
+    case Activation::kRelu:
+      return Epilogue::kRelu;
   }
   return Epilogue::kNone;
 }
@@ -53,9 +56,9 @@ Result<std::unique_ptr<CpuEncoder>> CpuEncoder::create(const model::ModelConfig&
     // in BF16 mode the GEMMs feeding another GEMM write bfloat16 directly.
     KILN_ASSIGN_OR_RETURN(l.qkv, pack(lw.qkv, {.precision = p}));
     KILN_ASSIGN_OR_RETURN(l.attn_out, pack(lw.attn_out, {.precision = p, .accumulate = true}));
-    KILN_ASSIGN_OR_RETURN(
-        l.ffn_in, pack(lw.ffn_in, {.precision = p, .epilogue = ffn_epilogue(config.activation),
-                                   .bf16_output = bf16}));
+    KILN_ASSIGN_OR_RETURN(l.ffn_in, pack(lw.ffn_in, {.precision = p,
+                                                     .epilogue = ffn_epilogue(config.activation),
+                                                     .bf16_output = bf16}));
     KILN_ASSIGN_OR_RETURN(l.ffn_out, pack(lw.ffn_out, {.precision = p, .accumulate = true}));
     l.attn_norm = lw.attn_norm;
     l.ffn_norm = lw.ffn_norm;
@@ -133,9 +136,8 @@ Status CpuEncoder::run(const EncoderInputs& in, float* hidden) const {
     // mid = act(x W1 + b1); x += mid W2 + b2
     if (!(status = p.time("ffn_in", [&] { return l.ffn_in->run(x_in, t, mid_io); })).ok()) break;
     if (!(status = p.time("ffn_out", [&] { return l.ffn_out->run(mid_io, t, x); })).ok()) break;
-    p.time("layer_norm", [&] {
-      layer_norm(x, l.ffn_norm.gamma.data(), l.ffn_norm.beta.data(), t, h, eps, xb);
-    });
+    p.time("layer_norm",
+           [&] { layer_norm(x, l.ffn_norm.gamma.data(), l.ffn_norm.beta.data(), t, h, eps, xb); });
   }
   release_workspace(std::move(ws));
   return status;
@@ -145,15 +147,18 @@ std::vector<LayerReport> CpuEncoder::describe() const {
   std::vector<LayerReport> out;
   const std::string prec(precision_name(options_.precision));
   const auto& e = embeddings_;
-  out.push_back({"embeddings+layernorm", "cpu:embed_layer_norm", "fp32",
-                 (e.word_embeddings.size() + e.position_embeddings.size() +
-                  e.type_embeddings.size()) * sizeof(float)});
+  out.push_back(
+      {"embeddings+layernorm", "cpu:embed_layer_norm", "fp32",
+       (e.word_embeddings.size() + e.position_embeddings.size() + e.type_embeddings.size()) *
+           sizeof(float)});
   for (size_t i = 0; i < layers_.size(); ++i) {
     const auto& l = layers_[i];
     const std::string p = "layer." + std::to_string(i) + ".";
     const std::pair<const char*, const Linear*> linears[] = {
-        {"qkv", l.qkv.get()}, {"attn_out+residual", l.attn_out.get()},
-        {"ffn_in+bias+act", l.ffn_in.get()}, {"ffn_out+residual", l.ffn_out.get()}};
+        {"qkv", l.qkv.get()},
+        {"attn_out+residual", l.attn_out.get()},
+        {"ffn_in+bias+act", l.ffn_in.get()},
+        {"ffn_out+residual", l.ffn_out.get()}};
     out.push_back({p + "attention", "cpu:fused_attention", "fp32", 0});
     for (const auto& [name, lin] : linears) {
       out.push_back({p + name, "onednn:" + lin->kernel_name(), prec, lin->weight_bytes()});

@@ -21,7 +21,8 @@ void embed_layer_norm(const EmbeddingTables& e, const int32_t* ids, const int32_
       } else {
         for (int64_t c = 0; c < h; ++c) row[c] = w[c] + p[c];
       }
-      layer_norm_row(row, e.gamma, e.beta, h, e.eps, out_bf16 != nullptr ? out_bf16 + t * h : nullptr);
+      layer_norm_row(row, e.gamma, e.beta, h, e.eps,
+                     out_bf16 != nullptr ? out_bf16 + t * h : nullptr);
     }
   }
 }

@@ -9,8 +9,8 @@ namespace kiln::backend::cpu {
 
 namespace detail {
 
-void layer_norm_row_scalar(float* x, const float* gamma, const float* beta, int64_t cols,
-                           float eps, uint16_t* bf16_out) {
+void layer_norm_row_scalar(float* x, const float* gamma, const float* beta, int64_t cols, float eps,
+                           uint16_t* bf16_out) {
   // Two passes in double for the statistics: this is the reference the AVX-512 path is
   // tested against.
   double sum = 0;

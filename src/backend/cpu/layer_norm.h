@@ -19,10 +19,10 @@ void layer_norm_row(float* x, const float* gamma, const float* beta, int64_t col
 void convert_to_bf16(const float* x, int64_t n, uint16_t* out);
 
 namespace detail {
-void layer_norm_row_scalar(float* x, const float* gamma, const float* beta, int64_t cols,
-                           float eps, uint16_t* bf16_out);
-void layer_norm_row_avx512(float* x, const float* gamma, const float* beta, int64_t cols,
-                           float eps, uint16_t* bf16_out);
+void layer_norm_row_scalar(float* x, const float* gamma, const float* beta, int64_t cols, float eps,
+                           uint16_t* bf16_out);
+void layer_norm_row_avx512(float* x, const float* gamma, const float* beta, int64_t cols, float eps,
+                           uint16_t* bf16_out);
 void convert_to_bf16_avx512(const float* x, int64_t n, uint16_t* out);
 }  // namespace detail
 

@@ -10,13 +10,12 @@ namespace kiln::backend::cpu::detail {
 
 namespace {
 inline __mmask16 tail_mask(int64_t left) {
-  return left >= 16 ? static_cast<__mmask16>(0xffff)
-                    : static_cast<__mmask16>((1u << left) - 1u);
+  return left >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << left) - 1u);
 }
 }  // namespace
 
-void layer_norm_row_avx512(float* x, const float* gamma, const float* beta, int64_t cols,
-                           float eps, uint16_t* bf16_out) {
+void layer_norm_row_avx512(float* x, const float* gamma, const float* beta, int64_t cols, float eps,
+                           uint16_t* bf16_out) {
   // Mean first, then the centred second moment: as stable as the two-pass reference.
   __m512 acc = _mm512_setzero_ps();
   for (int64_t c = 0; c < cols; c += 16) {
@@ -35,8 +34,8 @@ void layer_norm_row_avx512(float* x, const float* gamma, const float* beta, int6
   for (int64_t c = 0; c < cols; c += 16) {
     const __mmask16 m = tail_mask(cols - c);
     const __m512 v = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + c), vmean), vinv);
-    const __m512 y = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(m, gamma + c),
-                                     _mm512_maskz_loadu_ps(m, beta + c));
+    const __m512 y =
+        _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(m, gamma + c), _mm512_maskz_loadu_ps(m, beta + c));
     _mm512_mask_storeu_ps(x + c, m, y);
     if (bf16_out != nullptr) {
       _mm256_mask_storeu_epi16(bf16_out + c, m, reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(y)));

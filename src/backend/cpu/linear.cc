@@ -21,11 +21,16 @@ dnnl::engine& cpu_engine() {
 
 dnnl::algorithm to_algorithm(Epilogue e) {
   switch (e) {
-    case Epilogue::kGeluErf: return dnnl::algorithm::eltwise_gelu_erf;
-    case Epilogue::kGeluTanh: return dnnl::algorithm::eltwise_gelu_tanh;
-    case Epilogue::kTanh: return dnnl::algorithm::eltwise_tanh;
-    case Epilogue::kRelu: return dnnl::algorithm::eltwise_relu;
-    case Epilogue::kNone: break;
+    case Epilogue::kGeluErf:
+      return dnnl::algorithm::eltwise_gelu_erf;
+    case Epilogue::kGeluTanh:
+      return dnnl::algorithm::eltwise_gelu_tanh;
+    case Epilogue::kTanh:
+      return dnnl::algorithm::eltwise_tanh;
+    case Epilogue::kRelu:
+      return dnnl::algorithm::eltwise_relu;
+    case Epilogue::kNone:
+      break;
   }
   return dnnl::algorithm::undef;
 }
@@ -98,8 +103,8 @@ Result<std::unique_ptr<Linear>> Linear::create(const float* weight, const float*
       convert_to_bf16(weight, spec.out * spec.in, w16.data());
       plain = memory({{spec.in, spec.out}, dt::bf16, tag::ba}, cpu_engine(), w16.data());
     } else {
-      plain = memory({{spec.in, spec.out}, dt::f32, tag::ba}, cpu_engine(),
-                     const_cast<float*>(weight));
+      plain =
+          memory({{spec.in, spec.out}, dt::f32, tag::ba}, cpu_engine(), const_cast<float*>(weight));
     }
     im.weights = memory(im.weight_md, cpu_engine());
     dnnl::stream stream(cpu_engine());

@@ -18,12 +18,12 @@ enum class Epilogue { kNone, kGeluErf, kGeluTanh, kTanh, kRelu };
 
 /// How a Linear is built.
 struct LinearSpec {
-  int64_t out = 0;                         ///< N
-  int64_t in = 0;                          ///< K
-  Precision precision = Precision::kF32;   ///< weights and input activations (bf16: both bf16)
+  int64_t out = 0;                        ///< N
+  int64_t in = 0;                         ///< K
+  Precision precision = Precision::kF32;  ///< weights and input activations (bf16: both bf16)
   Epilogue epilogue = Epilogue::kNone;
-  bool accumulate = false;                 ///< y += result (the residual add)
-  bool bf16_output = false;                ///< write y as bfloat16 (feeds a bf16 GEMM)
+  bool accumulate = false;   ///< y += result (the residual add)
+  bool bf16_output = false;  ///< write y as bfloat16 (feeds a bf16 GEMM)
 };
 
 /// A packed linear layer. Immutable after create(): run() is thread-safe.

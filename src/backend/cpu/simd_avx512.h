@@ -11,8 +11,7 @@ namespace kiln::backend::cpu::simd {
 /// Mask of the first min(max(left, 0), 16) lanes.
 inline __mmask16 tail_mask(int64_t left) {
   if (left <= 0) return 0;
-  return left >= 16 ? static_cast<__mmask16>(0xffff)
-                    : static_cast<__mmask16>((1u << left) - 1u);
+  return left >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << left) - 1u);
 }
 
 /// e^x for 16 floats, ~1 ulp on the range softmax uses: range reduction x = n ln2 + r with

@@ -18,12 +18,16 @@ using kiln::testing::random_vector;
 
 double apply(Epilogue e, double v) {
   switch (e) {
-    case Epilogue::kGeluErf: return 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)));
+    case Epilogue::kGeluErf:
+      return 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)));
     case Epilogue::kGeluTanh:
       return 0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)));
-    case Epilogue::kTanh: return std::tanh(v);
-    case Epilogue::kRelu: return std::max(v, 0.0);
-    case Epilogue::kNone: return v;
+    case Epilogue::kTanh:
+      return std::tanh(v);
+    case Epilogue::kRelu:
+      return std::max(v, 0.0);
+    case Epilogue::kNone:
+      return v;
   }
   return v;
 }
@@ -43,7 +47,10 @@ TEST_P(LinearTest, MatchesReferenceForRaggedRowCounts) {
   const auto w = random_vector(n * k, 21, 0.2f);
   const auto bias = random_vector(n, 22);
   auto lin = Linear::create(w.data(), bias.data(),
-                            {.out = n, .in = k, .precision = c.precision, .epilogue = c.epilogue,
+                            {.out = n,
+                             .in = k,
+                             .precision = c.precision,
+                             .epilogue = c.epilogue,
                              .accumulate = c.accumulate});
   ASSERT_TRUE(lin.ok()) << lin.status().to_string();
   for (int64_t rows : {1, 5, 37, 130}) {
@@ -60,23 +67,22 @@ TEST_P(LinearTest, MatchesReferenceForRaggedRowCounts) {
       }
     }
     std::vector<float> y = c.accumulate ? y0 : std::vector<float>(rows * n, NAN);
-    const void* in = c.precision == Precision::kBF16 ? static_cast<const void*>(xb.data())
-                                                     : x.data();
+    const void* in =
+        c.precision == Precision::kBF16 ? static_cast<const void*>(xb.data()) : x.data();
     ASSERT_TRUE((*lin)->run(in, rows, y.data()).ok());
     const double tol = c.precision == Precision::kBF16 ? 2e-2 : 1e-5;
     EXPECT_LT(max_rel_error(y, ref), tol) << "rows=" << rows;
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Epilogues, LinearTest,
-    ::testing::Values(Case{Precision::kF32, Epilogue::kNone, false},
-                      Case{Precision::kF32, Epilogue::kGeluErf, false},
-                      Case{Precision::kF32, Epilogue::kGeluTanh, false},
-                      Case{Precision::kF32, Epilogue::kTanh, false},
-                      Case{Precision::kF32, Epilogue::kNone, true},
-                      Case{Precision::kBF16, Epilogue::kGeluErf, false},
-                      Case{Precision::kBF16, Epilogue::kNone, true}));
+INSTANTIATE_TEST_SUITE_P(Epilogues, LinearTest,
+                         ::testing::Values(Case{Precision::kF32, Epilogue::kNone, false},
+                                           Case{Precision::kF32, Epilogue::kGeluErf, false},
+                                           Case{Precision::kF32, Epilogue::kGeluTanh, false},
+                                           Case{Precision::kF32, Epilogue::kTanh, false},
+                                           Case{Precision::kF32, Epilogue::kNone, true},
+                                           Case{Precision::kBF16, Epilogue::kGeluErf, false},
+                                           Case{Precision::kBF16, Epilogue::kNone, true}));
 
 }  // namespace
 }  // namespace kiln::backend::cpu

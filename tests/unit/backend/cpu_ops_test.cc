@@ -74,7 +74,8 @@ std::vector<double> attention_ref(const std::vector<float>& qkv, const std::vect
         for (int64_t j = cu[s]; j < cu[s + 1]; ++j) {
           double d = 0;
           for (int64_t c = 0; c < dim; ++c) {
-            d += double(qkv[i * 3 * hidden + h * dim + c]) * qkv[j * 3 * hidden + hidden + h * dim + c];
+            d += double(qkv[i * 3 * hidden + h * dim + c]) *
+                 qkv[j * 3 * hidden + hidden + h * dim + c];
           }
           p.push_back(d / std::sqrt(double(dim)));
           mx = std::max(mx, p.back());

@@ -13,7 +13,8 @@ TEST(HalfTest, Bf16RoundsToNearestEven) {
   // 1 + 2^-8 lies exactly between two bf16 values: ties go to the even mantissa (1.0).
   EXPECT_EQ(float_to_bf16(1.0f + std::ldexp(1.0f, -8)), 0x3f80);
   // 1 + 3 * 2^-8 rounds up to 1 + 2^-6.
-  EXPECT_EQ(bf16_to_float(float_to_bf16(1.0f + 3 * std::ldexp(1.0f, -8))), 1.0f + std::ldexp(1.0f, -6));
+  EXPECT_EQ(bf16_to_float(float_to_bf16(1.0f + 3 * std::ldexp(1.0f, -8))),
+            1.0f + std::ldexp(1.0f, -6));
   EXPECT_TRUE(std::isnan(bf16_to_float(float_to_bf16(NAN))));
 }
 

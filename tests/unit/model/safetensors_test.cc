@@ -37,12 +37,12 @@ Status parse_status(const std::string& header, size_t data_bytes) {
 TEST(SafeTensorsTest, ParsesAndConverts) {
   std::vector<uint8_t> data = float_bytes({1.5f, -2.0f, 3.25f, 0.0f, 7.0f, 8.0f});
   const uint16_t bf[2] = {core::float_to_bf16(0.5f), core::float_to_bf16(-4.0f)};
-  data.insert(data.end(), reinterpret_cast<const uint8_t*>(bf), reinterpret_cast<const uint8_t*>(bf) + 4);
-  const auto file = make_file(
-      R"({"__metadata__":{"format":"pt"},)"
-      R"("a":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]},)"
-      R"("b":{"dtype":"BF16","shape":[2],"data_offsets":[24,28]}})",
-      data);
+  data.insert(data.end(), reinterpret_cast<const uint8_t*>(bf),
+              reinterpret_cast<const uint8_t*>(bf) + 4);
+  const auto file = make_file(R"({"__metadata__":{"format":"pt"},)"
+                              R"("a":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]},)"
+                              R"("b":{"dtype":"BF16","shape":[2],"data_offsets":[24,28]}})",
+                              data);
   auto st = SafeTensors::parse(file.data(), file.size());
   ASSERT_TRUE(st.ok()) << st.status().to_string();
   EXPECT_EQ(st->metadata().at("format"), "pt");
@@ -77,21 +77,19 @@ TEST(SafeTensorsTest, RejectsCorruptFiles) {
   EXPECT_FALSE(parse_status(R"({"a":{"dtype":"Q4","shape":[1],"data_offsets":[0,1]}})", 1).ok());
   EXPECT_FALSE(parse_status(R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", 4).ok());
   EXPECT_FALSE(parse_status(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,0]}})", 4).ok());
-  const auto overlap = parse_status(
-      R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
-      R"("b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
-      12);
+  const auto overlap = parse_status(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                                    R"("b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+                                    12);
   EXPECT_NE(overlap.message().find("overlap"), std::string::npos) << overlap.message();
-  EXPECT_FALSE(parse_status(
-                   R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
-                   R"("a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
-                   8)
+  EXPECT_FALSE(parse_status(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                            R"("a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+                            8)
                    .ok());
   // Shapes whose element count overflows are refused, not wrapped.
-  EXPECT_FALSE(parse_status(
-                   R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,0]}})",
+  EXPECT_FALSE(
+      parse_status(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,0]}})",
                    0)
-                   .ok());
+          .ok());
 }
 
 TEST(WeightsTest, MissingTensorIsNamed) {
