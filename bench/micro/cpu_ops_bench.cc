@@ -40,16 +40,19 @@ void BM_Attention(benchmark::State& state) {
   state.counters["GFLOP/s"] =
       benchmark::Counter(flops * state.iterations() / 1e9, benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_Attention)->Args({8, 128, 12, 32})->Args({2, 384, 12, 32})->Args({8, 128, 12, 64});
+BENCHMARK(BM_Attention)->Args({1, 128, 12, 32})->Args({8, 128, 12, 32})->Args({2, 384, 12, 32})->Args({8, 128, 12, 64});
 
-// args: rows, in, out, precision (0 fp32, 1 bf16)
+// args: rows, in, out, precision (0 fp32, 1 bf16), threads, epilogue (0 none, 1 gelu_erf)
 void BM_Linear(benchmark::State& state) {
   const int64_t rows = state.range(0), in = state.range(1), out = state.range(2);
   const Precision p = state.range(3) ? Precision::kBF16 : Precision::kF32;
   omp_set_num_threads(static_cast<int>(state.range(4)));
   const auto w = random_floats(in * out);
   const auto b = random_floats(out);
-  auto lin = Linear::create(w.data(), b.data(), {.out = out, .in = in, .precision = p}).value();
+  const Epilogue e = state.range(5) ? Epilogue::kGeluErf : Epilogue::kNone;
+  auto lin =
+      Linear::create(w.data(), b.data(), {.out = out, .in = in, .precision = p, .epilogue = e})
+          .value();
   const auto x = random_floats(rows * in);
   std::vector<uint16_t> xb(x.size());
   convert_to_bf16(x.data(), static_cast<int64_t>(x.size()), xb.data());
@@ -63,11 +66,12 @@ void BM_Linear(benchmark::State& state) {
                                                  benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_Linear)
-    ->Args({4096, 384, 1536, 0, 2})
-    ->Args({4096, 1536, 384, 0, 2})
-    ->Args({4096, 384, 1152, 0, 2})
-    ->Args({4096, 384, 1536, 1, 2})
-    ->Args({128, 384, 1536, 0, 2})
+    ->Args({4096, 384, 1536, 0, 2, 0})
+    ->Args({4096, 384, 1536, 0, 2, 1})
+    ->Args({4096, 1536, 384, 0, 2, 0})
+    ->Args({4096, 384, 1152, 0, 2, 0})
+    ->Args({4096, 384, 1536, 1, 2, 1})
+    ->Args({128, 384, 1536, 0, 2, 1})
     ->UseRealTime();
 
 void BM_LayerNorm(benchmark::State& state) {
