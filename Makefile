@@ -16,10 +16,11 @@ build: setup
 
 run: build
 	@$(KILN) inspect $(MODEL)
-	@$(KILN) infer --model $(MODEL) --task embed --max-dims 8 \
+	@$(KILN) infer --model $(MODEL) --task embed --max-dims 8 --similarity \
 	  "kiln runs BERT-family encoders fast on CPUs." \
 	  "A fast engine for transformer encoders." \
 	  "The cat sat on the mat."
+	@$(KILN) bench --model $(MODEL) --batch 1,8 --seq 128 --min-seconds 1
 
 unit: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

@@ -12,7 +12,9 @@ MIN_SECONDS=${MIN_SECONDS:-3}
 [ -x .venv-ref/bin/python ] || bash scripts/setup_ref.sh
 export HF_HUB_OFFLINE=1
 .venv-ref/bin/python bench/peers/make_shape_models.py
-.venv-ref/bin/python bench/peers/export_onnx.py var/models/all-MiniLM-L6-v2 var/models/bge-small-shape var/models/bert-base-shape
+for m in all-MiniLM-L6-v2 bge-small-shape bert-base-shape; do
+  [ -f "var/onnx/$m.opt.onnx" ] || .venv-ref/bin/python bench/peers/export_onnx.py "var/models/$m"
+done
 
 run_all() {  # model batch-list seq-list
   local model=$1 batches=$2 seqs=$3 name

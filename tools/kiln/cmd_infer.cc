@@ -23,6 +23,7 @@ struct InferFlags {
   std::string question;
   int max_dims = 0;
   int max_answer_tokens = 30;
+  bool similarity = false;
   std::vector<std::string> texts;
   EngineFlags engine;
 };
@@ -65,6 +66,30 @@ int run_embed(const Engine& engine, const InferFlags& f) {
     w.Key("embedding");
     w.StartArray();
     for (int64_t c = 0; c < dims; ++c) w.Double(out.embeddings[i * h + c]);
+    w.EndArray();
+    w.EndObject();
+    std::cout << buf.GetString() << "\n";
+  }
+  if (f.similarity) {  // cosine similarity of every pair of inputs
+    rapidjson::StringBuffer buf;
+    Writer w(buf);
+    w.StartObject();
+    w.Key("cosine_similarity");
+    w.StartArray();
+    for (size_t i = 0; i < f.texts.size(); ++i) {
+      w.StartArray();
+      for (size_t j = 0; j < f.texts.size(); ++j) {
+        double ab = 0, aa = 0, bb = 0;
+        for (int64_t c = 0; c < h; ++c) {
+          const double a = out.embeddings[i * h + c], b = out.embeddings[j * h + c];
+          ab += a * b;
+          aa += a * a;
+          bb += b * b;
+        }
+        w.Double(std::round(1e4 * ab / std::sqrt(aa * bb)) / 1e4);
+      }
+      w.EndArray();
+    }
     w.EndArray();
     w.EndObject();
     std::cout << buf.GetString() << "\n";
@@ -254,6 +279,8 @@ void register_infer(CLI::App& app, Runner* runner) {
   cmd->add_option("--question", flags->question, "Question for --task qa (texts are contexts)");
   cmd->add_option("--max-dims", flags->max_dims, "Print only the first N embedding dimensions");
   cmd->add_option("--max-answer-tokens", flags->max_answer_tokens, "Longest QA answer span");
+  cmd->add_flag("--similarity", flags->similarity,
+                "With --task embed: also print the cosine similarity matrix of the inputs");
   cmd->add_option("texts", flags->texts, "Input texts; none: read stdin lines");
   flags->engine.add_to(cmd);
   cmd->callback([flags, runner] { *runner = [flags] { return run(*flags); }; });
