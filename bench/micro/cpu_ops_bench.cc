@@ -40,7 +40,33 @@ void BM_Attention(benchmark::State& state) {
   state.counters["GFLOP/s"] =
       benchmark::Counter(flops * state.iterations() / 1e9, benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_Attention)->Args({1, 128, 12, 32})->Args({8, 128, 12, 32})->Args({2, 384, 12, 32})->Args({8, 128, 12, 64});
+void BM_AttentionBf16(benchmark::State& state) {
+  const int64_t seqs = state.range(0), len = state.range(1), heads = state.range(2),
+                dim = state.range(3);
+  omp_set_num_threads(1);
+  const int64_t hidden = heads * dim;
+  const auto qkv = random_floats(seqs * len * 3 * hidden);
+  std::vector<uint16_t> qkvb(qkv.size());
+  convert_to_bf16(qkv.data(), static_cast<int64_t>(qkv.size()), qkvb.data());
+  std::vector<uint16_t> out(seqs * len * hidden);
+  std::vector<int32_t> cu(seqs + 1);
+  for (int64_t s = 0; s <= seqs; ++s) cu[s] = static_cast<int32_t>(s * len);
+  const AttentionShape shape{heads, dim, 0.125f};
+  for (auto _ : state) {
+    attention_bf16(qkvb.data(), cu.data(), seqs, shape, out.data());
+    benchmark::DoNotOptimize(out.data());
+  }
+  const double flops = 4.0 * seqs * heads * len * len * dim;
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(flops * state.iterations() / 1e9, benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_AttentionBf16)->Args({8, 128, 12, 32})->Args({2, 384, 12, 32})->Args({8, 128, 12, 64});
+
+BENCHMARK(BM_Attention)
+    ->Args({1, 128, 12, 32})
+    ->Args({8, 128, 12, 32})
+    ->Args({2, 384, 12, 32})
+    ->Args({8, 128, 12, 64});
 
 // args: rows, in, out, precision (0 fp32, 1 bf16), threads, epilogue (0 none, 1 gelu_erf)
 void BM_Linear(benchmark::State& state) {

@@ -20,6 +20,12 @@ struct AttentionShape {
 void attention(const float* qkv, const int32_t* cu_seqlens, int64_t num_sequences,
                const AttentionShape& shape, float* out, uint16_t* out_bf16);
 
+/// The same for BF16 engines: `qkv` is bfloat16 (as the BF16 QKV GEMM writes it) and the
+/// context is written as bfloat16. Q.K and P.V use AVX512_BF16 dot products with float
+/// accumulation; the softmax is computed in float.
+void attention_bf16(const uint16_t* qkv, const int32_t* cu_seqlens, int64_t num_sequences,
+                    const AttentionShape& shape, uint16_t* out);
+
 namespace detail {
 /// Portable reference kernel for one (sequence, head).
 void attention_head_scalar(const float* q, const float* k, const float* v, int64_t len,
@@ -29,6 +35,14 @@ void attention_head_scalar(const float* q, const float* k, const float* v, int64
 void attention_head_avx512(const float* q, const float* k, const float* v, int64_t len,
                            int64_t ld_qkv, const AttentionShape& shape, float* out,
                            uint16_t* out_bf16, int64_t ld_out, float* scratch);
+/// Portable reference for bfloat16 inputs (computes in float).
+void attention_head_bf16_scalar(const uint16_t* q, const uint16_t* k, const uint16_t* v,
+                                int64_t len, int64_t ld_qkv, const AttentionShape& shape,
+                                uint16_t* out, int64_t ld_out, float* scratch);
+/// AVX512_BF16 kernel for one (sequence, head); head_dim 32, 64 or 128, else the reference.
+void attention_head_bf16_avx512(const uint16_t* q, const uint16_t* k, const uint16_t* v,
+                                int64_t len, int64_t ld_qkv, const AttentionShape& shape,
+                                uint16_t* out, int64_t ld_out, float* scratch);
 /// Floats of scratch one call needs for a sequence of `len` tokens.
 int64_t attention_scratch_floats(int64_t len, int64_t head_dim);
 }  // namespace detail

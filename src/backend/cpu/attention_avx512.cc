@@ -9,47 +9,9 @@ namespace kiln::backend::cpu::detail {
 
 namespace {
 
+using simd::rows_per_block;
 using simd::tail_mask;
-
-// Transposes a 16 x 16 block: dst[c * ld_dst + r] = src[r * ld_src + c] for r < rows (rows past
-// `rows` are written as zeros). The classic unpack / shuffle / permute network.
-inline void transpose16x16(const float* src, int64_t ld_src, int64_t rows, float* dst,
-                           int64_t ld_dst) {
-  __m512 r[16], t[16];
-  for (int i = 0; i < 16; ++i) {
-    r[i] = i < rows ? _mm512_loadu_ps(src + i * ld_src) : _mm512_setzero_ps();
-  }
-  for (int i = 0; i < 16; i += 2) {
-    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-  }
-  for (int i = 0; i < 16; i += 4) {
-    r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
-    r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xee);
-    r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-    r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xee);
-  }
-  for (int i = 0; i < 4; ++i) {
-    t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
-    t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xdd);
-    t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
-    t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xdd);
-  }
-  for (int i = 0; i < 4; ++i) {
-    r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
-    r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
-    r[i + 4] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0x88);
-    r[i + 12] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0xdd);
-  }
-  for (int i = 0; i < 16; ++i) _mm512_storeu_ps(dst + i * ld_dst, r[i]);  // r[i] = column i
-}
-
-// kRows query rows are processed together so each K^T and V load feeds kRows FMAs; kRows is
-// chosen so the P.V accumulators (kRows x kDim/16 registers) fit the 32 zmm registers.
-template <int kDim>
-constexpr int rows_per_block() {
-  return kDim <= 32 ? 8 : (kDim == 64 ? 4 : 2);
-}
+using simd::transpose16x16;
 
 template <int kDim>
 void head_kernel(const float* q, const float* k, const float* v, int64_t len, int64_t ld,

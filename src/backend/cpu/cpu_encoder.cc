@@ -54,7 +54,7 @@ Result<std::unique_ptr<CpuEncoder>> CpuEncoder::create(const model::ModelConfig&
     Layer l;
     // Residual adds are fused into the output GEMMs (sum post-op into the residual stream);
     // in BF16 mode the GEMMs feeding another GEMM write bfloat16 directly.
-    KILN_ASSIGN_OR_RETURN(l.qkv, pack(lw.qkv, {.precision = p}));
+    KILN_ASSIGN_OR_RETURN(l.qkv, pack(lw.qkv, {.precision = p, .bf16_output = bf16}));
     KILN_ASSIGN_OR_RETURN(l.attn_out, pack(lw.attn_out, {.precision = p, .accumulate = true}));
     KILN_ASSIGN_OR_RETURN(l.ffn_in, pack(lw.ffn_in, {.precision = p,
                                                      .epilogue = ffn_epilogue(config.activation),
@@ -92,7 +92,8 @@ Status CpuEncoder::run(const EncoderInputs& in, float* hidden) const {
   auto ws = acquire_workspace();
   float* x = hidden;  // the residual stream lives in the output buffer
   uint16_t* xb = bf16 ? grow(ws->x_bf16, t * h) : nullptr;
-  float* qkv = grow(ws->qkv, t * 3 * h);
+  float* qkv = bf16 ? nullptr : grow(ws->qkv, t * 3 * h);
+  uint16_t* qkvb = bf16 ? grow(ws->qkv_bf16, t * 3 * h) : nullptr;
   float* ctx = bf16 ? nullptr : grow(ws->ctx, t * h);
   uint16_t* ctxb = bf16 ? grow(ws->ctx_bf16, t * h) : nullptr;
   float* mid = bf16 ? nullptr : grow(ws->inter, t * inter);
@@ -101,6 +102,7 @@ Status CpuEncoder::run(const EncoderInputs& in, float* hidden) const {
   const void* x_in = bf16 ? static_cast<const void*>(xb) : x;
   const void* ctx_in = bf16 ? static_cast<const void*>(ctxb) : ctx;
   void* mid_io = bf16 ? static_cast<void*>(midb) : mid;
+  void* qkv_io = bf16 ? static_cast<void*>(qkvb) : qkv;
 
   const auto& e = embeddings_;
   EmbeddingTables tables{e.word_embeddings.data(),
@@ -126,8 +128,14 @@ Status CpuEncoder::run(const EncoderInputs& in, float* hidden) const {
   Status status;
   auto& p = profile_;
   for (const Layer& l : layers_) {
-    if (!(status = p.time("qkv", [&] { return l.qkv->run(x_in, t, qkv); })).ok()) break;
-    p.time("attention", [&] { attention(qkv, in.cu_seqlens, in.num_sequences, shape, ctx, ctxb); });
+    if (!(status = p.time("qkv", [&] { return l.qkv->run(x_in, t, qkv_io); })).ok()) break;
+    p.time("attention", [&] {
+      if (bf16) {
+        attention_bf16(qkvb, in.cu_seqlens, in.num_sequences, shape, ctxb);
+      } else {
+        attention(qkv, in.cu_seqlens, in.num_sequences, shape, ctx, nullptr);
+      }
+    });
     // x += ctx Wo + bo
     if (!(status = p.time("attn_out", [&] { return l.attn_out->run(ctx_in, t, x); })).ok()) break;
     p.time("layer_norm", [&] {

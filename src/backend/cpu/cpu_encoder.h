@@ -33,7 +33,7 @@ class CpuEncoder final : public EncoderExecutor {
   // Scratch activations for one call; reused through a free list so steady-state calls do not
   // allocate.
   struct Workspace {
-    std::vector<uint16_t> x_bf16, ctx_bf16, inter_bf16;
+    std::vector<uint16_t> x_bf16, qkv_bf16, ctx_bf16, inter_bf16;
     std::vector<float> qkv, ctx, inter;
   };
   explicit CpuEncoder(bool profile) : profile_(profile) {}

@@ -16,8 +16,10 @@ inline __mmask16 tail_mask(int64_t left) {
 
 /// e^x for 16 floats, ~1 ulp on the range softmax uses: range reduction x = n ln2 + r with
 /// |r| <= ln2/2, a degree-6 Taylor polynomial for e^r (error < 2e-7), and scalef for 2^n.
+/// `x` must be finite; below -88 the result underflows to 0 through scalef, so softmax (x <= 0)
+/// needs no clamp.
 inline __m512 exp_ps(__m512 x) {
-  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-88.0f)), _mm512_set1_ps(88.0f));
+  x = _mm512_min_ps(x, _mm512_set1_ps(88.0f));
   const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
@@ -35,6 +37,46 @@ inline __m512 exp_ps(__m512 x) {
 /// Stores 16 floats as bfloat16 (needs AVX512_BF16).
 inline void store_bf16(uint16_t* dst, __m512 v, __mmask16 m) {
   _mm256_mask_storeu_epi16(dst, m, reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(v)));
+}
+
+// Transposes a 16 x 16 block: dst[c * ld_dst + r] = src[r * ld_src + c] for r < rows (rows past
+// `rows` are written as zeros). The classic unpack / shuffle / permute network.
+inline void transpose16x16(const float* src, int64_t ld_src, int64_t rows, float* dst,
+                           int64_t ld_dst) {
+  __m512 r[16], t[16];
+  for (int i = 0; i < 16; ++i) {
+    r[i] = i < rows ? _mm512_loadu_ps(src + i * ld_src) : _mm512_setzero_ps();
+  }
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+    r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xee);
+    r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+  }
+  for (int i = 0; i < 4; ++i) {
+    t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+    t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xdd);
+    t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+    t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xdd);
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+    r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+    r[i + 4] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0x88);
+    r[i + 12] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0xdd);
+  }
+  for (int i = 0; i < 16; ++i) _mm512_storeu_ps(dst + i * ld_dst, r[i]);  // r[i] = column i
+}
+
+// kRows query rows are processed together so each K^T and V load feeds kRows FMAs; kRows is
+// chosen so the P.V accumulators (kRows x kDim/16 registers) fit the 32 zmm registers.
+template <int kDim>
+constexpr int rows_per_block() {
+  return kDim <= 32 ? 8 : (kDim == 64 ? 4 : 2);
 }
 
 }  // namespace kiln::backend::cpu::simd

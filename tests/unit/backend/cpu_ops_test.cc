@@ -132,6 +132,28 @@ TEST_P(AttentionTest, RaggedBatchMatchesReference) {
   }
 }
 
+TEST_P(AttentionTest, Bf16InputsMatchReference) {
+  const int64_t heads = 3, dim = GetParam();
+  const std::vector<int32_t> cu = {0, 1, 17, 80, 210};
+  const int64_t tokens = cu.back(), hidden = heads * dim;
+  const auto qkv = random_vector(tokens * 3 * hidden, 8, 1.5f);
+  // The reference sees the same bfloat16-rounded inputs.
+  std::vector<uint16_t> qkv_bf16(qkv.size());
+  std::vector<float> rounded(qkv.size());
+  for (size_t i = 0; i < qkv.size(); ++i) {
+    qkv_bf16[i] = core::float_to_bf16(qkv[i]);
+    rounded[i] = core::bf16_to_float(qkv_bf16[i]);
+  }
+  const auto ref = attention_ref(rounded, cu, heads, dim);
+  const AttentionShape shape{heads, dim, 1.0f / std::sqrt(float(dim))};
+  std::vector<uint16_t> out(tokens * hidden, 0xffff);  // NaN poison
+  attention_bf16(qkv_bf16.data(), cu.data(), 4, shape, out.data());
+  std::vector<float> up(out.size());
+  for (size_t i = 0; i < out.size(); ++i) up[i] = core::bf16_to_float(out[i]);
+  // Probabilities and the output are rounded to bfloat16 (8 significant bits).
+  EXPECT_LT(max_rel_error(up, ref), 1.5e-2);
+}
+
 INSTANTIATE_TEST_SUITE_P(HeadDims, AttentionTest, ::testing::Values(16, 24, 32, 64, 128));
 
 TEST(EmbeddingTest, SumsTablesWithOffsetsAndNormalises) {
