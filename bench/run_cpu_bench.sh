@@ -16,17 +16,23 @@ for m in all-MiniLM-L6-v2 bge-small-shape bert-base-shape; do
   [ -f "var/onnx/$m.opt.onnx" ] || .venv-ref/bin/python bench/peers/export_onnx.py "var/models/$m"
 done
 
+# Peers run back to back for each workload, so that a slow spell of this shared VM hits all of
+# them rather than one peer's whole grid.
 run_all() {  # model batch-list seq-list
-  local model=$1 batches=$2 seqs=$3 name
+  local model=$1 name seq batch
   name=$(basename "$model")
-  for p in fp32 bf16; do
-    "$KILN" bench --model "$model" --precision "$p" --batch "$batches" --seq "$seqs" \
-      --min-seconds "$MIN_SECONDS" --min-iters 5 --json | tee -a "$out"
+  for seq in ${3//,/ }; do
+    for batch in ${2//,/ }; do
+      for p in fp32 bf16; do
+        "$KILN" bench --model "$model" --precision "$p" --batch "$batch" --seq "$seq" \
+          --min-seconds "$MIN_SECONDS" --min-iters 5 --json | tee -a "$out"
+      done
+      .venv/bin/python bench/peers/ort_bench.py --model "$name" --batch "$batch" --seq "$seq" \
+        --min-seconds "$MIN_SECONDS" | tee -a "$out"
+      .venv-ref/bin/python bench/peers/torch_bench.py --model "$name" --batch "$batch" \
+        --seq "$seq" --min-seconds "$MIN_SECONDS" | tee -a "$out"
+    done
   done
-  .venv/bin/python bench/peers/ort_bench.py --model "$name" --batch "$batches" --seq "$seqs" \
-    --min-seconds "$MIN_SECONDS" | tee -a "$out"
-  .venv-ref/bin/python bench/peers/torch_bench.py --model "$name" --batch "$batches" --seq "$seqs" \
-    --min-seconds "$MIN_SECONDS" | tee -a "$out"
 }
 
 run_all var/models/all-MiniLM-L6-v2 1,8,32 128,384
