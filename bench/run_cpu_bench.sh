@@ -17,18 +17,23 @@ for m in all-MiniLM-L6-v2 bge-small-shape bert-base-shape; do
 done
 
 # Peers run back to back for each workload, so that a slow spell of this shared VM hits all of
-# them rather than one peer's whole grid.
+# them rather than one peer's whole grid. A pause before each lets the memory a previous peer
+# (PyTorch) released be reclaimed first: without it the next timing on this 2-vCPU VM was up to
+# 30% slow.
 run_all() {  # model batch-list seq-list
   local model=$1 name seq batch
   name=$(basename "$model")
   for seq in ${3//,/ }; do
     for batch in ${2//,/ }; do
       for p in fp32 bf16; do
+        sleep 5
         "$KILN" bench --model "$model" --precision "$p" --batch "$batch" --seq "$seq" \
           --min-seconds "$MIN_SECONDS" --min-iters 5 --json | tee -a "$out"
       done
+      sleep 5
       .venv/bin/python bench/peers/ort_bench.py --model "$name" --batch "$batch" --seq "$seq" \
         --min-seconds "$MIN_SECONDS" | tee -a "$out"
+      sleep 5
       .venv-ref/bin/python bench/peers/torch_bench.py --model "$name" --batch "$batch" \
         --seq "$seq" --min-seconds "$MIN_SECONDS" | tee -a "$out"
     done
