@@ -63,16 +63,7 @@ void head_kernel(const float* q, const float* k, const float* v, int64_t len, in
           acc1[r] = _mm512_fmadd_ps(qv, k1, acc1[r]);
         }
       }
-      const __mmask16 m0 = tail_mask(len - j0), m1 = tail_mask(len - j0 - 16);
-#pragma GCC unroll 8
-      for (int r = 0; r < kRows; ++r) {
-        const __m512 s0 = _mm512_mul_ps(acc0[r], vscale);
-        const __m512 s1 = _mm512_mul_ps(acc1[r], vscale);
-        _mm512_storeu_ps(scores + r * padded + j0, s0);
-        _mm512_storeu_ps(scores + r * padded + j0 + 16, s1);
-        vmax[r] = _mm512_mask_max_ps(vmax[r], m0, vmax[r], s0);
-        vmax[r] = _mm512_mask_max_ps(vmax[r], m1, vmax[r], s1);
-      }
+      simd::store_scores<kRows>(acc0, acc1, vscale, j0, len, scores, padded, vmax);
     }
 
     // Softmax over the valid keys of each row; 1/sum is applied to the output instead.
@@ -84,16 +75,8 @@ void head_kernel(const float* q, const float* k, const float* v, int64_t len, in
         std::fill(s, s + padded, 0.0f);
         continue;
       }
-      const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(vmax[r]));
-      __m512 vsum = _mm512_setzero_ps();
-      for (int64_t j = 0; j < len; j += 16) {
-        const __mmask16 mk = tail_mask(len - j);
-        const __m512 e =
-            _mm512_maskz_mov_ps(mk, simd::exp_ps(_mm512_sub_ps(_mm512_loadu_ps(s + j), m)));
-        _mm512_storeu_ps(s + j, e);
-        vsum = _mm512_add_ps(vsum, e);
-      }
-      inv_sum[r] = 1.0f / _mm512_reduce_add_ps(vsum);
+      inv_sum[r] = simd::softmax_row(s, len, padded, vmax[r],
+                                     [&](int64_t j, __m512 e) { _mm512_storeu_ps(s + j, e); });
     }
 
     // O = P V, accumulated in registers for the whole block.

@@ -92,16 +92,7 @@ void head_kernel_bf16(const uint16_t* q, const uint16_t* k, const uint16_t* v, i
           acc1[r] = dot2(acc1[r], qp, k1);
         }
       }
-      const __mmask16 m0 = tail_mask(len - j0), m1 = tail_mask(len - j0 - 16);
-#pragma GCC unroll 8
-      for (int r = 0; r < kRows; ++r) {
-        const __m512 s0 = _mm512_mul_ps(acc0[r], vscale);
-        const __m512 s1 = _mm512_mul_ps(acc1[r], vscale);
-        _mm512_storeu_ps(scores + r * padded + j0, s0);
-        _mm512_storeu_ps(scores + r * padded + j0 + 16, s1);
-        vmax[r] = _mm512_mask_max_ps(vmax[r], m0, vmax[r], s0);
-        vmax[r] = _mm512_mask_max_ps(vmax[r], m1, vmax[r], s1);
-      }
+      simd::store_scores<kRows>(acc0, acc1, vscale, j0, len, scores, padded, vmax);
     }
 
     float inv_sum[kRows];
@@ -113,16 +104,9 @@ void head_kernel_bf16(const uint16_t* q, const uint16_t* k, const uint16_t* v, i
         std::fill(pr, pr + padded, 0);
         continue;
       }
-      const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(vmax[r]));
-      __m512 vsum = _mm512_setzero_ps();
-      for (int64_t j = 0; j < padded; j += 16) {  // padded keys get probability 0
-        const __mmask16 mk = tail_mask(len - j);
-        const __m512 e =
-            _mm512_maskz_mov_ps(mk, simd::exp_ps(_mm512_sub_ps(_mm512_loadu_ps(s + j), m)));
-        simd::store_bf16(pr + j, e, 0xffff);
-        vsum = _mm512_add_ps(vsum, e);
-      }
-      inv_sum[r] = 1.0f / _mm512_reduce_add_ps(vsum);
+      inv_sum[r] = simd::softmax_row(  // padded keys get probability 0
+          s, len, padded, vmax[r],
+          [&](int64_t j, __m512 e) { simd::store_bf16(pr + j, e, 0xffff); });
     }
 
     __m512 acc[kRows][kVec];

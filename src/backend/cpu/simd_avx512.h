@@ -79,4 +79,37 @@ constexpr int rows_per_block() {
   return kDim <= 32 ? 8 : (kDim == 64 ? 4 : 2);
 }
 
+/// Attention: scales a row block's raw scores for 32 keys (acc0: keys j0..j0+15, acc1:
+/// j0+16..j0+31), stores them at scores[r * ld + j], and folds the valid ones (key < len) into
+/// the running row maxima.
+template <int kRows>
+inline void store_scores(const __m512* acc0, const __m512* acc1, __m512 scale, int64_t j0,
+                         int64_t len, float* scores, int64_t ld, __m512* vmax) {
+  const __mmask16 m0 = tail_mask(len - j0), m1 = tail_mask(len - j0 - 16);
+#pragma GCC unroll 8
+  for (int r = 0; r < kRows; ++r) {
+    const __m512 s0 = _mm512_mul_ps(acc0[r], scale);
+    const __m512 s1 = _mm512_mul_ps(acc1[r], scale);
+    _mm512_storeu_ps(scores + r * ld + j0, s0);
+    _mm512_storeu_ps(scores + r * ld + j0 + 16, s1);
+    vmax[r] = _mm512_mask_max_ps(vmax[r], m0, vmax[r], s0);
+    vmax[r] = _mm512_mask_max_ps(vmax[r], m1, vmax[r], s1);
+  }
+}
+
+/// Attention: softmax numerators of one score row, e_j = exp(s_j - max) for j < len and 0 up
+/// to `padded`; `store(j, e)` receives each 16-key vector. Returns 1 / sum.
+template <typename Store>
+inline float softmax_row(const float* s, int64_t len, int64_t padded, __m512 vmax, Store&& store) {
+  const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
+  __m512 vsum = _mm512_setzero_ps();
+  for (int64_t j = 0; j < padded; j += 16) {
+    const __m512 e =
+        _mm512_maskz_mov_ps(tail_mask(len - j), exp_ps(_mm512_sub_ps(_mm512_loadu_ps(s + j), m)));
+    store(j, e);
+    vsum = _mm512_add_ps(vsum, e);
+  }
+  return 1.0f / _mm512_reduce_add_ps(vsum);
+}
+
 }  // namespace kiln::backend::cpu::simd
