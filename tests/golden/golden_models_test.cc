@@ -83,18 +83,17 @@ std::string case_name(const ::testing::TestParamInfo<ModelCase>& p) {
 
 #define KILN_TINY(name) \
   ModelCase{name, Precision::kF32}, ModelCase { name, Precision::kBF16 }
-INSTANTIATE_TEST_SUITE_P(Architectures, TinyModelTest,
-                         ::testing::Values(KILN_TINY("bert"), KILN_TINY("bert_gelu_new"),
-                                           KILN_TINY("bert_seq_cls"), KILN_TINY("bert_token_cls"),
-                                           KILN_TINY("bert_qa"), KILN_TINY("bert_seq_cls_f16"),
-                                           KILN_TINY("bert_seq_cls_bf16"),
-                                           KILN_TINY("bert_deep_st"), KILN_TINY("distilbert"),
-                                           KILN_TINY("distilbert_seq_cls"),
-                                           KILN_TINY("distilbert_token_cls"),
-                                           KILN_TINY("distilbert_qa"), KILN_TINY("roberta"),
-                                           KILN_TINY("roberta_seq_cls"),
-                                           KILN_TINY("roberta_token_cls"), KILN_TINY("roberta_qa")),
-                         case_name);
+INSTANTIATE_TEST_SUITE_P(
+    Architectures, TinyModelTest,
+    ::testing::Values(KILN_TINY("bert"), KILN_TINY("bert_gelu_new"), KILN_TINY("bert_seq_cls"),
+                      KILN_TINY("bert_token_cls"), KILN_TINY("bert_qa"),
+                      KILN_TINY("bert_seq_cls_f16"), KILN_TINY("bert_seq_cls_bf16"),
+                      KILN_TINY("bert_deep_st"), KILN_TINY("distilbert"),
+                      KILN_TINY("distilbert_seq_cls"), KILN_TINY("distilbert_token_cls"),
+                      KILN_TINY("distilbert_qa"), KILN_TINY("roberta"),
+                      KILN_TINY("roberta_seq_cls"), KILN_TINY("roberta_token_cls"),
+                      KILN_TINY("roberta_qa"), KILN_TINY("xlm_roberta_seq_cls")),
+    case_name);
 #undef KILN_TINY
 
 TEST(EngineInputTest, BadBatchesAreClearErrors) {

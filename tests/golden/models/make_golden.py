@@ -57,7 +57,8 @@ from transformers import (AutoTokenizer, BertConfig, BertForQuestionAnswering,
                           DistilBertForSequenceClassification, DistilBertForTokenClassification,
                           DistilBertModel, RobertaConfig, RobertaForQuestionAnswering,
                           RobertaForSequenceClassification, RobertaForTokenClassification,
-                          RobertaModel)
+                          RobertaModel, XLMRobertaConfig,
+                          XLMRobertaForSequenceClassification)
 
 ROOT = Path(__file__).resolve().parents[3]
 OUT = Path(__file__).resolve().parent
@@ -100,6 +101,9 @@ TINY = {
     "roberta_token_cls": (RobertaForTokenClassification, RobertaConfig, {**ROBERTA, **TOK},
                           12, 0, False),
     "roberta_qa": (RobertaForQuestionAnswering, RobertaConfig, ROBERTA, 13, 0, False),
+    # model_type "xlm-roberta": RoBERTa's layout under another name and prefix-free config.
+    "xlm_roberta_seq_cls": (XLMRobertaForSequenceClassification, XLMRobertaConfig,
+                            {**ROBERTA, **SEQ}, 15, 0, False),
     # bge-small's depth (12 layers) at a tiny width, with sentence-transformers CLS pooling.
     "bert_deep_st": (BertModel, BertConfig,
                      {**BERT, "num_hidden_layers": 12, "intermediate_size": 256}, 14, 2, True),
