@@ -21,11 +21,11 @@ std::vector<float> random_floats(size_t n) {
   return v;
 }
 
-// args: sequences, sequence length, heads, head dim
+// args: sequences, sequence length, heads, head dim, threads
 void BM_Attention(benchmark::State& state) {
   const int64_t seqs = state.range(0), len = state.range(1), heads = state.range(2),
                 dim = state.range(3);
-  omp_set_num_threads(1);
+  omp_set_num_threads(static_cast<int>(state.range(4)));
   const int64_t hidden = heads * dim;
   const auto qkv = random_floats(seqs * len * 3 * hidden);
   std::vector<float> out(seqs * len * hidden);
@@ -63,10 +63,12 @@ void BM_AttentionBf16(benchmark::State& state) {
 BENCHMARK(BM_AttentionBf16)->Args({8, 128, 12, 32})->Args({2, 384, 12, 32})->Args({8, 128, 12, 64});
 
 BENCHMARK(BM_Attention)
-    ->Args({1, 128, 12, 32})
-    ->Args({8, 128, 12, 32})
-    ->Args({2, 384, 12, 32})
-    ->Args({8, 128, 12, 64});
+    ->Args({1, 128, 12, 32, 1})
+    ->Args({8, 128, 12, 32, 1})
+    ->Args({2, 384, 12, 32, 1})
+    ->Args({8, 128, 12, 64, 1})
+    ->Args({32, 128, 12, 32, 2})
+    ->UseRealTime();
 
 // args: rows, in, out, precision (0 fp32, 1 bf16), threads, epilogue (0 none, 1 gelu_erf)
 void BM_Linear(benchmark::State& state) {
