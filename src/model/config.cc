@@ -128,6 +128,7 @@ Result<ModelConfig> parse_config(std::string_view json_text) {
   } else if (c.model_type == "roberta" || c.model_type == "xlm-roberta") {
     c.architecture = c.model_type == "roberta" ? Architecture::kRoberta : Architecture::kXlmRoberta;
     KILN_RETURN_IF_ERROR(parse_bert_like(doc, &c));
+    KILN_RETURN_IF_ERROR(require_range("pad_token_id", c.pad_token_id, 0, kMaxVocab));
     c.position_offset = c.pad_token_id + 1;  // create_position_ids_from_input_ids
   } else if (c.model_type == "distilbert") {
     c.architecture = Architecture::kDistilBert;

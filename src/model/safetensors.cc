@@ -117,8 +117,10 @@ Result<SafeTensors> SafeTensors::parse(const uint8_t* data, size_t size) {
     t.data = base + reinterpret_cast<uintptr_t>(t.data);
     st.tensors_.push_back(std::move(t));
   }
-  std::sort(st.tensors_.begin(), st.tensors_.end(),
-            [](const TensorView& a, const TensorView& b) { return a.data < b.data; });
+  // Ties on the start put empty tensors first, so they never look like an overlap.
+  std::sort(st.tensors_.begin(), st.tensors_.end(), [](const TensorView& a, const TensorView& b) {
+    return a.data != b.data ? a.data < b.data : a.nbytes < b.nbytes;
+  });
   for (size_t i = 1; i < st.tensors_.size(); ++i) {
     const auto& prev = st.tensors_[i - 1];
     if (prev.data + prev.nbytes > st.tensors_[i].data) {

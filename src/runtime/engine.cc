@@ -1,6 +1,7 @@
 #include "kiln/engine.h"
 
 #include <algorithm>
+#include <new>
 
 #include "backend/device.h"
 #include "core/mapped_file.h"
@@ -56,13 +57,27 @@ class EngineImpl final : public Engine {
 
   Status run(const TokenBatch& batch, const RunOptions& what, RunOutputs* out) const override {
     KILN_RETURN_IF_ERROR(validate(batch));
+    // Activations grow with the batch; running out of memory is the caller's error to handle,
+    // not a crash.
+    try {
+      return run_validated(batch, what, out);
+    } catch (const std::bad_alloc&) {
+      return resource_exhausted("batch of " + std::to_string(batch.num_tokens()) +
+                                " tokens does not fit in memory");
+    }
+  }
+
+  Status run_validated(const TokenBatch& batch, const RunOptions& what, RunOutputs* out) const {
     const int64_t t = batch.num_tokens();
     const int64_t n = batch.num_sequences();
     const int64_t h = config_.hidden_size;
     std::vector<float> hidden(static_cast<size_t>(t * h));
     backend::EncoderInputs in;
     in.ids = batch.ids.data();
-    in.type_ids = batch.type_ids.empty() ? nullptr : batch.type_ids.data();
+    // Models without a token-type table (DistilBERT) take no type ids, as in transformers;
+    // pair templates still produce them, so they are ignored rather than refused.
+    const bool use_types = config_.type_vocab_size > 0 && !batch.type_ids.empty();
+    in.type_ids = use_types ? batch.type_ids.data() : nullptr;
     in.cu_seqlens = batch.cu_seqlens.data();
     in.num_sequences = n;
     in.num_tokens = t;
@@ -135,6 +150,7 @@ class EngineImpl final : public Engine {
  private:
   Status validate(const TokenBatch& b) const {
     const auto& cu = b.cu_seqlens;
+    if (cu.empty() && b.ids.empty()) return ok_status();  // nothing added: an empty batch
     if (cu.empty() || cu.front() != 0 || cu.back() != static_cast<int32_t>(b.ids.size())) {
       return invalid_argument("batch: cu_seqlens must start at 0 and end at the token count");
     }
@@ -156,8 +172,8 @@ class EngineImpl final : public Engine {
                                 std::to_string(config_.vocab_size));
       }
     }
-    const int64_t types = std::max<int64_t>(config_.type_vocab_size, 1);
-    for (int32_t ty : b.type_ids) {
+    const int64_t types = config_.type_vocab_size;
+    for (int32_t ty : types > 0 ? b.type_ids : std::vector<int32_t>()) {
       if (ty < 0 || ty >= types) {
         return invalid_argument("batch: token type id " + std::to_string(ty) + " is outside [0, " +
                                 std::to_string(types) + ")");

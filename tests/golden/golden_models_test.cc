@@ -121,6 +121,28 @@ TEST(EngineInputTest, BadBatchesAreClearErrors) {
   EXPECT_EQ((*engine)->tokenize({"no tokenizer"}).status().code(), StatusCode::kFailedPrecondition);
 }
 
+TEST(EngineInputTest, TypeIdsAreIgnoredWithoutATypeTable) {
+  // DistilBERT has no token type embeddings; pair templates still emit type id 1.
+  auto engine =
+      Engine::load(std::string(KILN_SOURCE_DIR) + "/tests/golden/models/tiny/distilbert_qa", {});
+  ASSERT_TRUE(engine.ok()) << engine.status().to_string();
+  TokenBatch with_types, without;
+  with_types.add({2, 7, 8, 3, 9, 3}, {0, 0, 0, 0, 1, 1});
+  without.add({2, 7, 8, 3, 9, 3}, {});
+  RunOutputs a, b;
+  ASSERT_TRUE((*engine)->run(with_types, {.head = true}, &a).ok());
+  ASSERT_TRUE((*engine)->run(without, {.head = true}, &b).ok());
+  EXPECT_EQ(a.logits, b.logits);
+}
+
+TEST(EngineInputTest, EmptyBatchRuns) {
+  auto engine = Engine::load(std::string(KILN_SOURCE_DIR) + "/tests/golden/models/tiny/bert", {});
+  ASSERT_TRUE(engine.ok());
+  RunOutputs out;
+  EXPECT_TRUE((*engine)->run(TokenBatch(), {.hidden_states = true, .embeddings = true}, &out).ok());
+  EXPECT_TRUE(out.hidden_states.empty());
+}
+
 TEST(EngineInputTest, MissingFilesAreClearErrors) {
   auto missing = Engine::load("/nonexistent/model", {});
   EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);

@@ -38,7 +38,9 @@ double flops_per_sequence(const ModelInfo& m, int64_t len) {
 }
 
 TokenBatch synthetic_batch(const ModelInfo& m, int batch, int seq, std::mt19937& rng) {
-  std::uniform_int_distribution<int32_t> id(1000, static_cast<int32_t>(m.vocab_size) - 1);
+  // Ordinary word pieces sit above the first ~1000 ids (specials, unused) in BERT vocabularies.
+  const auto vocab = static_cast<int32_t>(m.vocab_size);
+  std::uniform_int_distribution<int32_t> id(std::min(1000, vocab / 2), vocab - 1);
   TokenBatch b;
   for (int i = 0; i < batch; ++i) {
     std::vector<int32_t> ids(static_cast<size_t>(seq));

@@ -104,7 +104,10 @@ int run_classify(const Engine& engine, const InferFlags& f) {
   if (Status s = engine.run(*batch, {.head = true}, &out); !s.ok()) return fail(s);
   const int64_t n = out.logits_cols;
   for (size_t i = 0; i < f.texts.size(); ++i) {
-    const auto p = softmax(out.logits.data() + i * n, n);
+    // One logit (cross-encoder scores, regression-style heads): a sigmoid, as the
+    // text-classification pipeline of transformers applies.
+    const auto p = n == 1 ? std::vector<float>{1.0f / (1.0f + std::exp(-out.logits[i]))}
+                          : softmax(out.logits.data() + i * n, n);
     const int64_t best = std::max_element(p.begin(), p.end()) - p.begin();
     rapidjson::StringBuffer buf;
     Writer w(buf);

@@ -92,15 +92,18 @@ void for_each_head(const int32_t* cu_seqlens, int64_t num_sequences, const Atten
   }
   const int64_t scratch_floats = detail::attention_scratch_floats(max_len, shape.head_dim);
   const int64_t work = num_sequences * shape.num_heads;
-#pragma omp parallel
+  // Allocated before the parallel region: an exception must not escape an OpenMP region.
+  const int threads = omp_get_max_threads();
+  std::vector<float> scratch(static_cast<size_t>(scratch_floats) * threads);
+#pragma omp parallel num_threads(threads)
   {
-    std::vector<float> scratch(static_cast<size_t>(scratch_floats));
+    float* mine = scratch.data() + scratch_floats * omp_get_thread_num();
 #pragma omp for schedule(dynamic, 1)
     for (int64_t w = 0; w < work; ++w) {
       const int64_t s = w / shape.num_heads;
       const int64_t h = w % shape.num_heads;
       const int64_t len = cu_seqlens[s + 1] - cu_seqlens[s];
-      if (len > 0) head(cu_seqlens[s], h, len, scratch.data());
+      if (len > 0) head(cu_seqlens[s], h, len, mine);
     }
   }
 }

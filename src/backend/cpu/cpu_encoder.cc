@@ -154,6 +154,7 @@ Status CpuEncoder::run(const EncoderInputs& in, float* hidden) const {
 std::vector<LayerReport> CpuEncoder::describe() const {
   std::vector<LayerReport> out;
   const std::string prec(precision_name(options_.precision));
+  const bool bf16 = options_.precision == Precision::kBF16;
   const auto& e = embeddings_;
   out.push_back(
       {"embeddings+layernorm", "cpu:embed_layer_norm", "fp32",
@@ -167,7 +168,8 @@ std::vector<LayerReport> CpuEncoder::describe() const {
         {"attn_out+residual", l.attn_out.get()},
         {"ffn_in+bias+act", l.ffn_in.get()},
         {"ffn_out+residual", l.ffn_out.get()}};
-    out.push_back({p + "attention", "cpu:fused_attention", "fp32", 0});
+    out.push_back({p + "attention", bf16 ? "cpu:fused_attention_bf16" : "cpu:fused_attention",
+                   bf16 ? "bf16 (fp32 softmax)" : "fp32", 0});
     for (const auto& [name, lin] : linears) {
       out.push_back({p + name, "onednn:" + lin->kernel_name(), prec, lin->weight_bytes()});
     }

@@ -10,9 +10,17 @@ void embed_layer_norm(const EmbeddingTables& e, const int32_t* ids, const int32_
   const int64_t h = e.hidden;
 #pragma omp parallel for schedule(static)
   for (int64_t s = 0; s < num_sequences; ++s) {
+    // RoBERTa numbers the non-padding tokens from padding_idx + 1 and gives padding tokens
+    // padding_idx itself (create_position_ids_from_input_ids); BERT counts from 0.
+    const int32_t pad = static_cast<int32_t>(e.position_offset) - 1;
+    int64_t counted = 0;
     for (int64_t t = cu_seqlens[s]; t < cu_seqlens[s + 1]; ++t) {
       const float* w = e.word + static_cast<int64_t>(ids[t]) * h;
-      const float* p = e.position + (t - cu_seqlens[s] + e.position_offset) * h;
+      int64_t position = t - cu_seqlens[s];
+      if (e.position_offset > 0) {
+        position = ids[t] == pad ? pad : pad + ++counted;
+      }
+      const float* p = e.position + position * h;
       const float* ty =
           e.token_type != nullptr ? e.token_type + static_cast<int64_t>(type_ids[t]) * h : nullptr;
       float* row = out + t * h;

@@ -14,7 +14,7 @@ struct EmbeddingTables {
   const float* gamma = nullptr;
   const float* beta = nullptr;
   int64_t hidden = 0;
-  int64_t position_offset = 0;  ///< RoBERTa: pad_token_id + 1
+  int64_t position_offset = 0;  ///< RoBERTa: pad_token_id + 1 (positions skip pad tokens)
   float eps = 1e-12f;
 };
 

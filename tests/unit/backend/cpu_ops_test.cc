@@ -163,7 +163,9 @@ TEST(EmbeddingTest, SumsTablesWithOffsetsAndNormalises) {
   const auto type = random_vector(2 * h, 13);
   const auto g = random_vector(h, 14);
   const auto b = random_vector(h, 15);
-  const std::vector<int32_t> ids = {3, 4, 5, 10, 0};
+  // Offset 2 is RoBERTa's (pad id 1): the pad token inside sequence 0 takes position 1 and
+  // does not advance the count.
+  const std::vector<int32_t> ids = {3, 1, 5, 10, 0};
   const std::vector<int32_t> types = {0, 1, 1, 0, 1};
   const std::vector<int32_t> cu = {0, 3, 5};
   const EmbeddingTables t{word.data(), pos.data(), type.data(), g.data(), b.data(), h, 2, 1e-5f};
@@ -171,7 +173,8 @@ TEST(EmbeddingTest, SumsTablesWithOffsetsAndNormalises) {
   embed_layer_norm(t, ids.data(), types.data(), cu.data(), 2, out.data(), nullptr);
   std::vector<float> sum(5 * h);
   for (int64_t tok = 0; tok < 5; ++tok) {
-    const int64_t p = (tok < 3 ? tok : tok - 3) + 2;  // position restarts per sequence
+    const int64_t kPositions[5] = {2, 1, 3, 2, 3};  // restarts per sequence; pad -> 1
+    const int64_t p = kPositions[tok];
     for (int64_t c = 0; c < h; ++c) {
       sum[tok * h + c] = word[ids[tok] * h + c] + type[types[tok] * h + c] + pos[p * h + c];
     }

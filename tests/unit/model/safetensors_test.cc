@@ -85,6 +85,11 @@ TEST(SafeTensorsTest, RejectsCorruptFiles) {
                             R"("a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
                             8)
                    .ok());
+  // An empty tensor may start where another one does.
+  EXPECT_TRUE(parse_status(R"({"b":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                           R"("a":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}})",
+                           8)
+                  .ok());
   // Shapes whose element count overflows are refused, not wrapped.
   EXPECT_FALSE(
       parse_status(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,0]}})",
