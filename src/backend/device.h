@@ -64,9 +64,10 @@ class Device {
   virtual std::string_view name() const = 0;
   /// Whether `op` runs at `precision` on this device (on this machine).
   virtual bool supports(Op op, Precision precision) const = 0;
-  /// Packs the weights into the device's formats.
+  /// Packs the weights into the device's formats; takes them so that tables the device uses
+  /// as they are (embeddings) move instead of being copied.
   virtual Result<std::unique_ptr<EncoderExecutor>> compile(
-      const model::ModelConfig& config, const model::EncoderWeights& weights,
+      const model::ModelConfig& config, model::EncoderWeights weights,
       const ExecutorOptions& options) const = 0;
 };
 

@@ -90,9 +90,8 @@ class EngineImpl final : public Engine {
       if (info_.task == Task::kEmbed) {
         return failed_precondition("model " + info_.hf_class + " has no task head");
       }
-      out->logits =
-          runtime::apply_head(weights_.head, info_.task, hidden.data(), in.cu_seqlens, n, t, h);
-      out->logits_cols = weights_.head.out.out;
+      out->logits = runtime::apply_head(head_, info_.task, hidden.data(), in.cu_seqlens, n, t, h);
+      out->logits_cols = head_.out.out;
     }
     if (what.hidden_states) out->hidden_states = std::move(hidden);
     return ok_status();
@@ -120,18 +119,14 @@ class EngineImpl final : public Engine {
     KILN_ASSIGN_OR_RETURN(auto file, model::SafeTensors::open(dir + "/model.safetensors"));
     auto weights = model::load_weights(file, config_);
     if (!weights.ok()) return weights.status().with_context(dir + "/model.safetensors");
-    weights_ = std::move(weights).value();
-    info_.num_parameters = weights_.num_parameters;
+    info_.num_parameters = weights->num_parameters;
+    head_ = std::move(weights->head);  // heads run on the host; the device takes the rest
     KILN_ASSIGN_OR_RETURN(const backend::Device* device, backend::find_device(options.device));
     backend::ExecutorOptions eo;
     eo.precision = options.precision;
     eo.num_threads = options.num_threads;
     eo.profile = options.profile;
-    KILN_ASSIGN_OR_RETURN(executor_, device->compile(config_, weights_, eo));
-    // The executor holds its own packed copies; keep only what the host-side heads need.
-    model::HeadWeights head = std::move(weights_.head);
-    weights_ = model::EncoderWeights();
-    weights_.head = std::move(head);
+    KILN_ASSIGN_OR_RETURN(executor_, device->compile(config_, std::move(weights).value(), eo));
 
     info_.architecture = config_.architecture;
     info_.task = config_.task;
@@ -184,7 +179,7 @@ class EngineImpl final : public Engine {
 
   EngineOptions options_;
   model::ModelConfig config_;
-  model::EncoderWeights weights_;  // only the head after load
+  model::HeadWeights head_;
   ModelInfo info_;
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<backend::EncoderExecutor> executor_;

@@ -17,50 +17,41 @@ inline uint8_t char_props(std::string_view s, size_t i, size_t* len) {
   return properties(unicode::decode_utf8(s, i, len));
 }
 
+// Splits on whitespace; with `isolate_punct`, every punctuation character is a word of its own
+// (BertPreTokenizer), else punctuation stays inside words (WhitespaceSplit).
+void split_words(std::string_view s, bool isolate_punct, std::vector<Span>* words) {
+  const uint8_t breaks =
+      isolate_punct ? (unicode::kWhitespace | unicode::kPunct) : unicode::kWhitespace;
+  size_t word_start = 0;
+  bool in_word = false;
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t len;
+    const uint8_t props = char_props(s, i, &len);
+    if (props & breaks) {
+      if (in_word) words->push_back(Span{uint32_t(word_start), uint32_t(i)});
+      in_word = false;
+      if (props & breaks & unicode::kPunct) words->push_back(Span{uint32_t(i), uint32_t(i + len)});
+    } else if (!in_word) {
+      in_word = true;
+      word_start = i;
+    }
+    i += len;
+  }
+  if (in_word) words->push_back(Span{uint32_t(word_start), uint32_t(s.size())});
+}
+
 class BertPreTokenizer final : public PreTokenizer {
  public:
   void pre_tokenize(NormalizedText* text, std::vector<Span>* words) const override {
-    const std::string_view s = text->text;
-    size_t word_start = 0;
-    bool in_word = false;
-    size_t i = 0;
-    while (i < s.size()) {
-      size_t len;
-      const uint8_t props = char_props(s, i, &len);
-      if (props & (unicode::kWhitespace | unicode::kPunct)) {
-        if (in_word) words->push_back(Span{uint32_t(word_start), uint32_t(i)});
-        in_word = false;
-        if (props & unicode::kPunct) words->push_back(Span{uint32_t(i), uint32_t(i + len)});
-      } else if (!in_word) {
-        in_word = true;
-        word_start = i;
-      }
-      i += len;
-    }
-    if (in_word) words->push_back(Span{uint32_t(word_start), uint32_t(s.size())});
+    split_words(text->text, /*isolate_punct=*/true, words);
   }
 };
 
 class WhitespaceSplitPreTokenizer final : public PreTokenizer {
  public:
   void pre_tokenize(NormalizedText* text, std::vector<Span>* words) const override {
-    const std::string_view s = text->text;
-    size_t word_start = 0;
-    bool in_word = false;
-    size_t i = 0;
-    while (i < s.size()) {
-      size_t len;
-      const uint8_t props = char_props(s, i, &len);
-      if (props & unicode::kWhitespace) {
-        if (in_word) words->push_back(Span{uint32_t(word_start), uint32_t(i)});
-        in_word = false;
-      } else if (!in_word) {
-        in_word = true;
-        word_start = i;
-      }
-      i += len;
-    }
-    if (in_word) words->push_back(Span{uint32_t(word_start), uint32_t(s.size())});
+    split_words(text->text, /*isolate_punct=*/false, words);
   }
 };
 

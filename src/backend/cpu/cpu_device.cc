@@ -19,7 +19,7 @@ class CpuDevice final : public Device {
   }
 
   Result<std::unique_ptr<EncoderExecutor>> compile(const model::ModelConfig& config,
-                                                   const model::EncoderWeights& weights,
+                                                   model::EncoderWeights weights,
                                                    const ExecutorOptions& options) const override {
     for (Op op : {Op::kEmbedding, Op::kLinear, Op::kAttention, Op::kLayerNorm}) {
       if (!supports(op, options.precision)) {
@@ -27,7 +27,7 @@ class CpuDevice final : public Device {
                              " needs a CPU with AVX512_BF16");
       }
     }
-    KILN_ASSIGN_OR_RETURN(auto enc, CpuEncoder::create(config, weights, options));
+    KILN_ASSIGN_OR_RETURN(auto enc, CpuEncoder::create(config, std::move(weights), options));
     return std::unique_ptr<EncoderExecutor>(std::move(enc));
   }
 };

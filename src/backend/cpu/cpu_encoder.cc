@@ -39,15 +39,15 @@ T* grow(std::vector<T>& v, int64_t n) {
 }  // namespace
 
 Result<std::unique_ptr<CpuEncoder>> CpuEncoder::create(const model::ModelConfig& config,
-                                                       const model::EncoderWeights& weights,
+                                                       model::EncoderWeights weights,
                                                        const ExecutorOptions& options) {
   std::unique_ptr<CpuEncoder> enc(new CpuEncoder(options.profile));
   enc->config_ = config;
   enc->options_ = options;
-  enc->embeddings_.word_embeddings = weights.word_embeddings;
-  enc->embeddings_.position_embeddings = weights.position_embeddings;
-  enc->embeddings_.type_embeddings = weights.type_embeddings;
-  enc->embeddings_.embedding_norm = weights.embedding_norm;
+  enc->embeddings_.word_embeddings = std::move(weights.word_embeddings);
+  enc->embeddings_.position_embeddings = std::move(weights.position_embeddings);
+  enc->embeddings_.type_embeddings = std::move(weights.type_embeddings);
+  enc->embeddings_.embedding_norm = std::move(weights.embedding_norm);
   const Precision p = options.precision;
   const bool bf16 = p == Precision::kBF16;
   for (const auto& lw : weights.layers) {

@@ -18,7 +18,7 @@ namespace kiln::backend::cpu {
 class CpuEncoder final : public EncoderExecutor {
  public:
   static Result<std::unique_ptr<CpuEncoder>> create(const model::ModelConfig& config,
-                                                    const model::EncoderWeights& weights,
+                                                    model::EncoderWeights weights,
                                                     const ExecutorOptions& options);
 
   Status run(const EncoderInputs& inputs, float* hidden) const override;
