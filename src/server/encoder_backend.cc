@@ -1,0 +1,259 @@
+// The "kiln" backend: configuration auto-complete and request decoding (tokenization in the
+// server, or token ids). Execution is in encoder_instance.cc.
+#include "server/encoder_backend.h"
+
+#include <charconv>
+#include <cstring>
+#include <thread>
+
+#include "server/backend_factories.h"
+#include "server/model_config.h"
+#include "server/tensor_checks.h"
+
+namespace kiln::server {
+namespace {
+
+constexpr int64_t kDefaultMaxBatchSize = 64;
+constexpr int64_t kDefaultMaxBatchTokens = 16384;
+
+void add_input(inference::ModelConfig* c, const char* name, inference::DataType type,
+               std::initializer_list<int64_t> dims) {
+  auto* in = c->add_input();
+  in->set_name(name);
+  in->set_data_type(type);
+  for (int64_t d : dims) in->add_dims(d);
+  in->set_optional(true);  // TEXT or input_ids: the request gives one of them
+}
+
+void add_output(inference::ModelConfig* c, const char* name,
+                std::initializer_list<int64_t> dims) {
+  auto* out = c->add_output();
+  out->set_name(name);
+  out->set_data_type(inference::TYPE_FP32);
+  for (int64_t d : dims) out->add_dims(d);
+}
+
+void auto_complete(const Engine& engine, inference::ModelConfig* c) {
+  const ModelInfo& info = engine.info();
+  const bool batching = c->max_batch_size() > 0;
+  if (c->input().empty()) {
+    if (engine.tokenizer() != nullptr) {
+      add_input(c, "TEXT", inference::TYPE_STRING, {1});
+      add_input(c, "TEXT_PAIR", inference::TYPE_STRING, {1});
+    }
+    add_input(c, "input_ids", inference::TYPE_INT64, {-1});
+    add_input(c, "attention_mask", inference::TYPE_INT64, {-1});
+    add_input(c, "token_type_ids", inference::TYPE_INT64, {-1});
+  }
+  if (c->output().empty()) {
+    const int64_t h = info.hidden_size;
+    const int64_t labels = static_cast<int64_t>(info.labels.size());
+    switch (info.task) {
+      case Task::kEmbed: add_output(c, "embedding", {h}); break;
+      case Task::kSequenceClassification: add_output(c, "logits", {labels}); break;
+      case Task::kTokenClassification: add_output(c, "logits", {-1, labels}); break;
+      case Task::kQuestionAnswering:
+        add_output(c, "start_logits", {-1});
+        add_output(c, "end_logits", {-1});
+        break;
+    }
+    add_output(c, "last_hidden_state", {-1, h});
+  }
+  (void)batching;
+}
+
+Status check_declared(const Engine& engine, const inference::ModelConfig& c) {
+  for (const auto& in : c.input()) {
+    const std::string& n = in.name();
+    if (n == "TEXT" || n == "TEXT_PAIR") {
+      if (in.data_type() != inference::TYPE_STRING) {
+        return invalid_argument("input '" + n + "' must be TYPE_STRING (BYTES)");
+      }
+      if (engine.tokenizer() == nullptr) {
+        return invalid_argument("input '" + n + "' needs a tokenizer.json or vocab.txt");
+      }
+    } else if (n == "input_ids" || n == "attention_mask" || n == "token_type_ids") {
+      if (in.data_type() != inference::TYPE_INT64 && in.data_type() != inference::TYPE_INT32) {
+        return invalid_argument("input '" + n + "' must be TYPE_INT64 or TYPE_INT32");
+      }
+    } else {
+      return invalid_argument("input '" + n +
+                              "' is not an encoder input (TEXT, TEXT_PAIR, input_ids, "
+                              "attention_mask, token_type_ids)");
+    }
+  }
+  const Task task = engine.info().task;
+  for (const auto& out : c.output()) {
+    const std::string& n = out.name();
+    const bool ok = n == "last_hidden_state" || (n == "embedding" && task == Task::kEmbed) ||
+                    (n == "logits" && (task == Task::kSequenceClassification ||
+                                       task == Task::kTokenClassification)) ||
+                    ((n == "start_logits" || n == "end_logits") &&
+                     task == Task::kQuestionAnswering);
+    if (!ok) {
+      return invalid_argument("output '" + n + "' is not produced by this " +
+                              std::string(task_name(task)) + " model");
+    }
+    if (out.data_type() != inference::TYPE_FP32) {
+      return invalid_argument("output '" + n + "' must be TYPE_FP32");
+    }
+  }
+  return ok_status();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ModelBackend>> create_encoder_backend(const BackendContext& context,
+                                                             inference::ModelConfig* config) {
+  std::string dir = context.version_path;
+  if (!config->default_model_filename().empty()) {
+    dir += "/" + config->default_model_filename();
+  }
+  EngineOptions options;
+  options.num_threads = context.num_threads;
+  const std::string precision = config_parameter(*config, "precision", "fp32");
+  if (precision == "bf16") {
+    options.precision = Precision::kBF16;
+  } else if (precision != "fp32") {
+    return invalid_argument("parameter precision '" + precision + "': expected fp32 or bf16");
+  }
+  auto loaded = Engine::load(dir, options);
+  if (!loaded.ok()) return loaded.status().with_context("model '" + context.model_name + "'");
+  std::shared_ptr<const Engine> engine(std::move(loaded).value());
+  if (config->input().empty() && config->output().empty() && config->max_batch_size() == 0) {
+    config->set_max_batch_size(kDefaultMaxBatchSize);
+  }
+  auto_complete(*engine, config);
+  KILN_RETURN_IF_ERROR(check_declared(*engine, *config));
+  const std::string tokens_text =
+      config_parameter(*config, "max_batch_tokens", std::to_string(kDefaultMaxBatchTokens));
+  int64_t max_tokens = 0;
+  auto [p, ec] =
+      std::from_chars(tokens_text.data(), tokens_text.data() + tokens_text.size(), max_tokens);
+  if (ec != std::errc() || p != tokens_text.data() + tokens_text.size() || max_tokens < 0) {
+    return invalid_argument("parameter max_batch_tokens '" + tokens_text +
+                            "' is not a non-negative integer");
+  }
+  return std::unique_ptr<ModelBackend>(new EncoderBackend(engine, *config, max_tokens));
+}
+
+EncoderBackend::EncoderBackend(std::shared_ptr<const Engine> engine,
+                               inference::ModelConfig config, int64_t max_batch_tokens)
+    : engine_(std::move(engine)), config_(std::move(config)), max_batch_tokens_(max_batch_tokens) {
+  const ModelInfo& info = engine_->info();
+  max_length_ = info.max_sequence_length;
+  if (info.task == Task::kEmbed && info.pooling.max_seq_length > 0) {
+    max_length_ = std::min(max_length_, info.pooling.max_seq_length);
+  }
+}
+
+Result<std::unique_ptr<BackendInstance>> EncoderBackend::create_instance(int) {
+  return make_encoder_instance(engine_, config_.max_batch_size() > 0);
+}
+
+Status EncoderBackend::prepare(PendingRequest* r) const {
+  KILN_ASSIGN_OR_RETURN(r->rows, validate_request(config_, r->request));
+  EncoderInputs inputs;
+  const bool text = find_input(r->request, "TEXT") != nullptr;
+  const bool ids = find_input(r->request, "input_ids") != nullptr;
+  if (text == ids) {
+    return invalid_argument(text ? "give either TEXT or input_ids, not both"
+                                 : "missing input: give TEXT (strings) or input_ids");
+  }
+  KILN_RETURN_IF_ERROR(text ? prepare_text(r, &inputs) : prepare_ids(r, &inputs));
+  r->tokens = inputs.batch.num_tokens();
+  r->prepared = std::move(inputs);
+  return ok_status();
+}
+
+Status EncoderBackend::prepare_text(PendingRequest* r, EncoderInputs* out) const {
+  if (find_input(r->request, "attention_mask") || find_input(r->request, "token_type_ids")) {
+    return invalid_argument("attention_mask and token_type_ids go with input_ids, not TEXT");
+  }
+  KILN_ASSIGN_OR_RETURN(auto texts, split_bytes(*find_input(r->request, "TEXT")));
+  std::vector<std::string_view> pairs;
+  if (const Tensor* pair = find_input(r->request, "TEXT_PAIR")) {
+    KILN_ASSIGN_OR_RETURN(pairs, split_bytes(*pair));
+    if (pairs.size() != texts.size()) {
+      return invalid_argument("TEXT_PAIR has " + std::to_string(pairs.size()) +
+                              " strings but TEXT has " + std::to_string(texts.size()));
+    }
+  }
+  EncodeOptions options;
+  options.max_length = static_cast<size_t>(max_length_);
+  const Tokenizer& tok = *engine_->tokenizer();
+  for (size_t i = 0; i < texts.size(); ++i) {
+    auto enc = pairs.empty() ? tok.encode(texts[i], options)
+                             : tok.encode_pair(texts[i], pairs[i], options);
+    if (!enc.ok()) return enc.status().with_context("TEXT[" + std::to_string(i) + "]");
+    out->batch.add(enc->ids, enc->type_ids);
+  }
+  return ok_status();
+}
+
+namespace {
+
+// Reads element i of an INT32 or INT64 tensor.
+int64_t int_at(const Tensor& t, int64_t i) {
+  if (t.datatype == DataType::kInt32) {
+    int32_t v;
+    std::memcpy(&v, t.data + i * 4, 4);
+    return v;
+  }
+  int64_t v;
+  std::memcpy(&v, t.data + i * 8, 8);
+  return v;
+}
+
+}  // namespace
+
+Status EncoderBackend::prepare_ids(PendingRequest* r, EncoderInputs* out) const {
+  const Tensor& ids = *find_input(r->request, "input_ids");
+  const Tensor* mask = find_input(r->request, "attention_mask");
+  const Tensor* types = find_input(r->request, "token_type_ids");
+  const bool batching = config_.max_batch_size() > 0;
+  const int64_t rows = batching ? ids.shape[0] : 1;
+  const int64_t cols = ids.shape.back();
+  for (const Tensor* t : {mask, types}) {
+    if (t != nullptr && t->shape != ids.shape) {
+      return invalid_argument("input '" + t->name + "' must have the shape of input_ids");
+    }
+  }
+  const int64_t vocab = engine_->info().vocab_size;
+  std::vector<int32_t> seq, seq_types;
+  for (int64_t row = 0; row < rows; ++row) {
+    seq.clear();
+    seq_types.clear();
+    for (int64_t col = 0; col < cols; ++col) {
+      const int64_t i = row * cols + col;
+      // Tokens with attention_mask 0 are padding: they are dropped, never computed.
+      if (mask != nullptr && int_at(*mask, i) == 0) continue;
+      const int64_t id = int_at(ids, i);
+      if (id < 0 || id >= vocab) {
+        return invalid_argument("input_ids[" + std::to_string(row) + "][" +
+                                std::to_string(col) + "] = " + std::to_string(id) +
+                                " is outside the vocabulary [0, " + std::to_string(vocab) + ")");
+      }
+      seq.push_back(static_cast<int32_t>(id));
+      const int64_t type = types != nullptr ? int_at(*types, i) : 0;
+      if (type < 0 || type > 1) {
+        return invalid_argument("token_type_ids[" + std::to_string(row) + "][" +
+                                std::to_string(col) + "] = " + std::to_string(type) +
+                                " must be 0 or 1");
+      }
+      seq_types.push_back(static_cast<int32_t>(type));
+    }
+    if (seq.empty()) {
+      return invalid_argument("row " + std::to_string(row) + " of input_ids has no tokens");
+    }
+    if (static_cast<int64_t>(seq.size()) > engine_->info().max_sequence_length) {
+      return invalid_argument("row " + std::to_string(row) + " of input_ids has " +
+                              std::to_string(seq.size()) + " tokens; the model takes at most " +
+                              std::to_string(engine_->info().max_sequence_length));
+    }
+    out->batch.add(seq, seq_types);
+  }
+  return ok_status();
+}
+
+}  // namespace kiln::server

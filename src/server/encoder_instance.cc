@@ -1,0 +1,167 @@
+// Executes a batch of encoder requests as ONE ragged engine call: the requests' sequences are
+// packed back to back (no padding), run once, and the outputs split back per request.
+#include <algorithm>
+#include <cstring>
+
+#include "server/encoder_backend.h"
+#include "server/tensor_checks.h"
+
+namespace kiln::server {
+namespace {
+
+uint64_t ns_since(Clock::time_point t) {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t).count());
+}
+
+std::vector<uint8_t> float_bytes(const std::vector<float>& v) {
+  std::vector<uint8_t> out(v.size() * sizeof(float));
+  std::memcpy(out.data(), v.data(), out.size());
+  return out;
+}
+
+class EncoderInstance final : public BackendInstance {
+ public:
+  EncoderInstance(std::shared_ptr<const Engine> engine, bool batching)
+      : engine_(std::move(engine)), batching_(batching) {}
+
+  void execute(std::span<PendingRequest* const> batch, ExecutionTimes* times) override {
+    auto t0 = Clock::now();
+    TokenBatch packed;
+    packed.cu_seqlens.push_back(0);
+    RunOptions what;
+    for (PendingRequest* r : batch) {
+      const TokenBatch& b = std::any_cast<const EncoderInputs&>(r->prepared).batch;
+      const int32_t base = packed.cu_seqlens.back();
+      packed.ids.insert(packed.ids.end(), b.ids.begin(), b.ids.end());
+      if (b.type_ids.empty()) {
+        packed.type_ids.resize(packed.ids.size(), 0);
+      } else {
+        packed.type_ids.insert(packed.type_ids.end(), b.type_ids.begin(), b.type_ids.end());
+      }
+      for (size_t s = 1; s < b.cu_seqlens.size(); ++s) {
+        packed.cu_seqlens.push_back(base + b.cu_seqlens[s]);
+      }
+      what.embeddings |= task() == Task::kEmbed && output_requested(r->request, "embedding");
+      what.hidden_states |= hidden_requested(*r);
+      what.head |= task() != Task::kEmbed;
+    }
+    times->input_ns = ns_since(t0);
+
+    t0 = Clock::now();
+    RunOutputs out;
+    Status status = engine_->run(packed, what, &out);
+    if (!status.ok() && batch.size() > 1) {
+      // One request's ids passed prepare() but not the engine (e.g. a token type the model
+      // lacks): run each alone so only that request fails.
+      for (PendingRequest* r : batch) execute({&r, 1}, times);
+      return;
+    }
+    times->infer_ns = ns_since(t0);
+
+    t0 = Clock::now();
+    int64_t seq_base = 0, tok_base = 0;
+    for (PendingRequest* r : batch) {
+      const TokenBatch& b = std::any_cast<const EncoderInputs&>(r->prepared).batch;
+      if (!status.ok()) {
+        r->response = status;
+      } else {
+        r->response = split(*r, b, out, seq_base, tok_base);
+      }
+      seq_base += b.num_sequences();
+      tok_base += b.num_tokens();
+    }
+    times->output_ns = ns_since(t0);
+  }
+
+ private:
+  Task task() const { return engine_->info().task; }
+  // last_hidden_state ([rows, tokens, hidden]) is large: it is sent only when asked for by
+  // name, not as part of "all outputs".
+  static bool hidden_requested(const PendingRequest& r) {
+    return !r.request.outputs.empty() && output_requested(r.request, "last_hidden_state");
+  }
+
+  // Per-sequence rows [rows, cols] from a [sequences, cols] matrix.
+  static Tensor rows_tensor(const char* name, const std::vector<float>& m, int64_t cols,
+                            int64_t seq_base, int64_t rows, bool batching) {
+    std::vector<float> v(m.begin() + seq_base * cols, m.begin() + (seq_base + rows) * cols);
+    std::vector<int64_t> shape = batching ? std::vector<int64_t>{rows, cols}
+                                          : std::vector<int64_t>{cols};
+    return Tensor::owned(name, DataType::kFp32, std::move(shape), float_bytes(v));
+  }
+
+  // Token-level outputs padded (with zeros) to the longest sequence of this request only.
+  static Tensor tokens_tensor(const char* name, const std::vector<float>& m, int64_t stride,
+                              int64_t col, int64_t cols, const TokenBatch& b, int64_t tok_base,
+                              bool batching, bool squeeze) {
+    const int64_t rows = b.num_sequences();
+    int64_t longest = 0;
+    for (int64_t s = 0; s < rows; ++s) {
+      longest = std::max<int64_t>(longest, b.cu_seqlens[s + 1] - b.cu_seqlens[s]);
+    }
+    std::vector<float> v(static_cast<size_t>(rows * longest * cols), 0.0f);
+    for (int64_t s = 0; s < rows; ++s) {
+      for (int64_t t = b.cu_seqlens[s]; t < b.cu_seqlens[s + 1]; ++t) {
+        const float* src = m.data() + (tok_base + t) * stride + col;
+        float* dst = v.data() + (s * longest + (t - b.cu_seqlens[s])) * cols;
+        std::copy(src, src + cols, dst);
+      }
+    }
+    std::vector<int64_t> shape;
+    if (batching) shape.push_back(rows);
+    shape.push_back(longest);
+    if (!squeeze) shape.push_back(cols);
+    return Tensor::owned(name, DataType::kFp32, std::move(shape), float_bytes(v));
+  }
+
+  Result<InferResponse> split(const PendingRequest& r, const TokenBatch& b, const RunOutputs& out,
+                              int64_t seq_base, int64_t tok_base) const {
+    InferResponse response;
+    response.model_name = r.request.model_name;
+    response.id = r.request.id;
+    const bool batching = batching_;
+    const int64_t rows = b.num_sequences();
+    const int64_t h = engine_->info().hidden_size;
+    auto want = [&](std::string_view n) { return output_requested(r.request, n); };
+    if (task() == Task::kEmbed && want("embedding")) {
+      response.outputs.push_back(rows_tensor("embedding", out.embeddings, h, seq_base, rows,
+                                             batching));
+    }
+    if (task() == Task::kSequenceClassification && want("logits")) {
+      response.outputs.push_back(rows_tensor("logits", out.logits, out.logits_cols, seq_base,
+                                             rows, batching));
+    }
+    if (task() == Task::kTokenClassification && want("logits")) {
+      response.outputs.push_back(tokens_tensor("logits", out.logits, out.logits_cols, 0,
+                                               out.logits_cols, b, tok_base, batching, false));
+    }
+    if (task() == Task::kQuestionAnswering) {
+      if (want("start_logits")) {
+        response.outputs.push_back(
+            tokens_tensor("start_logits", out.logits, 2, 0, 1, b, tok_base, batching, true));
+      }
+      if (want("end_logits")) {
+        response.outputs.push_back(
+            tokens_tensor("end_logits", out.logits, 2, 1, 1, b, tok_base, batching, true));
+      }
+    }
+    if (hidden_requested(r)) {
+      response.outputs.push_back(tokens_tensor("last_hidden_state", out.hidden_states, h, 0, h,
+                                               b, tok_base, batching, false));
+    }
+    return response;
+  }
+
+  std::shared_ptr<const Engine> engine_;
+  const bool batching_;  // max_batch_size > 0: outputs carry the batch dimension
+};
+
+}  // namespace
+
+std::unique_ptr<BackendInstance> make_encoder_instance(std::shared_ptr<const Engine> engine,
+                                                       bool batching) {
+  return std::make_unique<EncoderInstance>(std::move(engine), batching);
+}
+
+}  // namespace kiln::server
