@@ -16,11 +16,15 @@ build: setup
 
 run: build
 	@$(KILN) inspect $(MODEL)
-	@$(KILN) infer --model $(MODEL) --task embed --max-dims 8 --similarity \
-	  "kiln runs BERT-family encoders fast on CPUs." \
-	  "A fast engine for transformer encoders." \
-	  "The cat sat on the mat."
-	@$(KILN) bench --model $(MODEL) --batch 1,8 --seq 128 --min-seconds 1
+	@echo ""
+	@echo "kiln serve: model repository ./model_repository (all-MiniLM-L6-v2, identity)"
+	@echo "  HTTP  localhost:8000   gRPC  localhost:8001   metrics  localhost:8002/metrics"
+	@echo "Try, from another shell:"
+	@echo "  curl -s localhost:8000/v2/models/all-MiniLM-L6-v2"
+	@echo "  curl -s localhost:8000/v2/models/all-MiniLM-L6-v2/infer -d '{\"inputs\":[{\"name\":\"TEXT\",\"datatype\":\"BYTES\",\"shape\":[2,1],\"data\":[\"kiln serves BERT models.\",\"A fast server for encoders.\"]}]}'"
+	@echo "  .venv/bin/python examples/embed_client.py        (tritonclient, gRPC)"
+	@echo "Stop with Ctrl-C (graceful: in-flight requests finish)."
+	@$(KILN) serve --model-repository model_repository
 
 unit: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

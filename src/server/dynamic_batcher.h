@@ -25,15 +25,15 @@ struct QueuePolicy {
 
 /// Batching parameters, from the model configuration.
 struct BatcherOptions {
-  bool dynamic = false;           ///< false: every request executes alone, FIFO
-  int64_t max_batch_rows = 1;     ///< max_batch_size (1 without batching)
-  int64_t max_batch_tokens = 0;   ///< 0 = no token budget
+  bool dynamic = false;          ///< false: every request executes alone, FIFO
+  int64_t max_batch_rows = 1;    ///< max_batch_size (1 without batching)
+  int64_t max_batch_tokens = 0;  ///< 0 = no token budget
   std::vector<int64_t> preferred_batch_sizes;
   uint64_t max_queue_delay_us = 0;
   bool preserve_ordering = false;
-  uint32_t priority_levels = 1;        ///< at least 1
+  uint32_t priority_levels = 1;  ///< at least 1
   uint32_t default_priority_level = 1;
-  std::vector<QueuePolicy> policies;   ///< one per level (index 0 = level 1)
+  std::vector<QueuePolicy> policies;  ///< one per level (index 0 = level 1)
 };
 
 class DynamicBatcher final : public Scheduler {

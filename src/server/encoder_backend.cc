@@ -25,8 +25,7 @@ void add_input(inference::ModelConfig* c, const char* name, inference::DataType 
   in->set_optional(true);  // TEXT or input_ids: the request gives one of them
 }
 
-void add_output(inference::ModelConfig* c, const char* name,
-                std::initializer_list<int64_t> dims) {
+void add_output(inference::ModelConfig* c, const char* name, std::initializer_list<int64_t> dims) {
   auto* out = c->add_output();
   out->set_name(name);
   out->set_data_type(inference::TYPE_FP32);
@@ -49,9 +48,15 @@ void auto_complete(const Engine& engine, inference::ModelConfig* c) {
     const int64_t h = info.hidden_size;
     const int64_t labels = static_cast<int64_t>(info.labels.size());
     switch (info.task) {
-      case Task::kEmbed: add_output(c, "embedding", {h}); break;
-      case Task::kSequenceClassification: add_output(c, "logits", {labels}); break;
-      case Task::kTokenClassification: add_output(c, "logits", {-1, labels}); break;
+      case Task::kEmbed:
+        add_output(c, "embedding", {h});
+        break;
+      case Task::kSequenceClassification:
+        add_output(c, "logits", {labels});
+        break;
+      case Task::kTokenClassification:
+        add_output(c, "logits", {-1, labels});
+        break;
       case Task::kQuestionAnswering:
         add_output(c, "start_logits", {-1});
         add_output(c, "end_logits", {-1});
@@ -85,11 +90,11 @@ Status check_declared(const Engine& engine, const inference::ModelConfig& c) {
   const Task task = engine.info().task;
   for (const auto& out : c.output()) {
     const std::string& n = out.name();
-    const bool ok = n == "last_hidden_state" || (n == "embedding" && task == Task::kEmbed) ||
-                    (n == "logits" && (task == Task::kSequenceClassification ||
-                                       task == Task::kTokenClassification)) ||
-                    ((n == "start_logits" || n == "end_logits") &&
-                     task == Task::kQuestionAnswering);
+    const bool ok =
+        n == "last_hidden_state" || (n == "embedding" && task == Task::kEmbed) ||
+        (n == "logits" &&
+         (task == Task::kSequenceClassification || task == Task::kTokenClassification)) ||
+        ((n == "start_logits" || n == "end_logits") && task == Task::kQuestionAnswering);
     if (!ok) {
       return invalid_argument("output '" + n + "' is not produced by this " +
                               std::string(task_name(task)) + " model");
@@ -134,12 +139,21 @@ Result<std::unique_ptr<ModelBackend>> create_encoder_backend(const BackendContex
     return invalid_argument("parameter max_batch_tokens '" + tokens_text +
                             "' is not a non-negative integer");
   }
-  return std::unique_ptr<ModelBackend>(new EncoderBackend(engine, *config, max_tokens));
+  const std::string padding = config_parameter(*config, "batch_padding", "ragged");
+  if (padding != "ragged" && padding != "longest") {
+    return invalid_argument("parameter batch_padding '" + padding +
+                            "': expected ragged or longest (a benchmark baseline)");
+  }
+  return std::unique_ptr<ModelBackend>(
+      new EncoderBackend(engine, *config, max_tokens, padding == "longest"));
 }
 
-EncoderBackend::EncoderBackend(std::shared_ptr<const Engine> engine,
-                               inference::ModelConfig config, int64_t max_batch_tokens)
-    : engine_(std::move(engine)), config_(std::move(config)), max_batch_tokens_(max_batch_tokens) {
+EncoderBackend::EncoderBackend(std::shared_ptr<const Engine> engine, inference::ModelConfig config,
+                               int64_t max_batch_tokens, bool pad_to_longest)
+    : engine_(std::move(engine)),
+      config_(std::move(config)),
+      max_batch_tokens_(max_batch_tokens),
+      pad_to_longest_(pad_to_longest) {
   const ModelInfo& info = engine_->info();
   max_length_ = info.max_sequence_length;
   if (info.task == Task::kEmbed && info.pooling.max_seq_length > 0) {
@@ -148,7 +162,7 @@ EncoderBackend::EncoderBackend(std::shared_ptr<const Engine> engine,
 }
 
 Result<std::unique_ptr<BackendInstance>> EncoderBackend::create_instance(int) {
-  return make_encoder_instance(engine_, config_.max_batch_size() > 0);
+  return make_encoder_instance(engine_, config_.max_batch_size() > 0, pad_to_longest_);
 }
 
 Status EncoderBackend::prepare(PendingRequest* r) const {
@@ -230,9 +244,9 @@ Status EncoderBackend::prepare_ids(PendingRequest* r, EncoderInputs* out) const 
       if (mask != nullptr && int_at(*mask, i) == 0) continue;
       const int64_t id = int_at(ids, i);
       if (id < 0 || id >= vocab) {
-        return invalid_argument("input_ids[" + std::to_string(row) + "][" +
-                                std::to_string(col) + "] = " + std::to_string(id) +
-                                " is outside the vocabulary [0, " + std::to_string(vocab) + ")");
+        return invalid_argument("input_ids[" + std::to_string(row) + "][" + std::to_string(col) +
+                                "] = " + std::to_string(id) + " is outside the vocabulary [0, " +
+                                std::to_string(vocab) + ")");
       }
       seq.push_back(static_cast<int32_t>(id));
       const int64_t type = types != nullptr ? int_at(*types, i) : 0;

@@ -16,7 +16,7 @@ struct EncoderInputs {
 class EncoderBackend final : public ModelBackend {
  public:
   EncoderBackend(std::shared_ptr<const Engine> engine, inference::ModelConfig config,
-                 int64_t max_batch_tokens);
+                 int64_t max_batch_tokens, bool pad_to_longest);
 
   Status prepare(PendingRequest* request) const override;
   Result<std::unique_ptr<BackendInstance>> create_instance(int index) override;
@@ -29,12 +29,14 @@ class EncoderBackend final : public ModelBackend {
   std::shared_ptr<const Engine> engine_;
   const inference::ModelConfig config_;
   const int64_t max_batch_tokens_;
+  const bool pad_to_longest_;
   int64_t max_length_ = 0;  // tokens per sequence after truncation
 };
 
 /// Executes batches of EncoderInputs on the shared engine (its run() is thread-safe and keeps
 /// a workspace per concurrent caller, so each instance has its own context).
+/// `pad_to_longest` is the benchmark baseline of parameter batch_padding: "longest".
 std::unique_ptr<BackendInstance> make_encoder_instance(std::shared_ptr<const Engine> engine,
-                                                       bool batching);
+                                                       bool batching, bool pad_to_longest);
 
 }  // namespace kiln::server

@@ -22,8 +22,8 @@ std::vector<uint8_t> float_bytes(const std::vector<float>& v) {
 
 class EncoderInstance final : public BackendInstance {
  public:
-  EncoderInstance(std::shared_ptr<const Engine> engine, bool batching)
-      : engine_(std::move(engine)), batching_(batching) {}
+  EncoderInstance(std::shared_ptr<const Engine> engine, bool batching, bool pad_to_longest)
+      : engine_(std::move(engine)), batching_(batching), pad_to_longest_(pad_to_longest) {}
 
   void execute(std::span<PendingRequest* const> batch, ExecutionTimes* times) override {
     auto t0 = Clock::now();
@@ -50,7 +50,8 @@ class EncoderInstance final : public BackendInstance {
 
     t0 = Clock::now();
     RunOutputs out;
-    Status status = engine_->run(packed, what, &out);
+    Status status =
+        pad_to_longest_ ? run_padded(packed, what, &out) : engine_->run(packed, what, &out);
     if (!status.ok() && batch.size() > 1) {
       // One request's ids passed prepare() but not the engine (e.g. a token type the model
       // lacks): run each alone so only that request fails.
@@ -76,6 +77,46 @@ class EncoderInstance final : public BackendInstance {
 
  private:
   Task task() const { return engine_->info().task; }
+
+  // The "batch_padding: longest" baseline: every sequence padded (token id 0) to the longest in
+  // the batch, computed in full, as a padded server does; the rows of real tokens are kept.
+  // There is no attention mask, so outputs differ from the ragged path: this mode exists only
+  // to measure what padding costs (bench/e2e), never for serving.
+  Status run_padded(const TokenBatch& packed, const RunOptions& what, RunOutputs* out) const {
+    int64_t longest = 0;
+    for (int64_t s = 0; s < packed.num_sequences(); ++s) {
+      longest = std::max<int64_t>(longest, packed.cu_seqlens[s + 1] - packed.cu_seqlens[s]);
+    }
+    TokenBatch padded;
+    std::vector<int32_t> ids, types;
+    for (int64_t s = 0; s < packed.num_sequences(); ++s) {
+      ids.assign(packed.ids.begin() + packed.cu_seqlens[s],
+                 packed.ids.begin() + packed.cu_seqlens[s + 1]);
+      types.assign(packed.type_ids.begin() + packed.cu_seqlens[s],
+                   packed.type_ids.begin() + packed.cu_seqlens[s + 1]);
+      ids.resize(static_cast<size_t>(longest), 0);
+      types.resize(static_cast<size_t>(longest), 0);
+      padded.add(ids, types);
+    }
+    RunOutputs full;
+    KILN_RETURN_IF_ERROR(engine_->run(padded, what, &full));
+    auto unpad = [&](const std::vector<float>& m, int64_t cols) {
+      std::vector<float> v;
+      for (int64_t s = 0; s < packed.num_sequences(); ++s) {
+        const int64_t len = packed.cu_seqlens[s + 1] - packed.cu_seqlens[s];
+        v.insert(v.end(), m.begin() + s * longest * cols, m.begin() + (s * longest + len) * cols);
+      }
+      return v;
+    };
+    out->embeddings = std::move(full.embeddings);
+    out->logits_cols = full.logits_cols;
+    const bool token_head =
+        task() == Task::kTokenClassification || task() == Task::kQuestionAnswering;
+    out->logits = token_head ? unpad(full.logits, full.logits_cols) : std::move(full.logits);
+    if (what.hidden_states)
+      out->hidden_states = unpad(full.hidden_states, engine_->info().hidden_size);
+    return ok_status();
+  }
   // last_hidden_state ([rows, tokens, hidden]) is large: it is sent only when asked for by
   // name, not as part of "all outputs".
   static bool hidden_requested(const PendingRequest& r) {
@@ -86,8 +127,8 @@ class EncoderInstance final : public BackendInstance {
   static Tensor rows_tensor(const char* name, const std::vector<float>& m, int64_t cols,
                             int64_t seq_base, int64_t rows, bool batching) {
     std::vector<float> v(m.begin() + seq_base * cols, m.begin() + (seq_base + rows) * cols);
-    std::vector<int64_t> shape = batching ? std::vector<int64_t>{rows, cols}
-                                          : std::vector<int64_t>{cols};
+    std::vector<int64_t> shape =
+        batching ? std::vector<int64_t>{rows, cols} : std::vector<int64_t>{cols};
     return Tensor::owned(name, DataType::kFp32, std::move(shape), float_bytes(v));
   }
 
@@ -125,12 +166,12 @@ class EncoderInstance final : public BackendInstance {
     const int64_t h = engine_->info().hidden_size;
     auto want = [&](std::string_view n) { return output_requested(r.request, n); };
     if (task() == Task::kEmbed && want("embedding")) {
-      response.outputs.push_back(rows_tensor("embedding", out.embeddings, h, seq_base, rows,
-                                             batching));
+      response.outputs.push_back(
+          rows_tensor("embedding", out.embeddings, h, seq_base, rows, batching));
     }
     if (task() == Task::kSequenceClassification && want("logits")) {
-      response.outputs.push_back(rows_tensor("logits", out.logits, out.logits_cols, seq_base,
-                                             rows, batching));
+      response.outputs.push_back(
+          rows_tensor("logits", out.logits, out.logits_cols, seq_base, rows, batching));
     }
     if (task() == Task::kTokenClassification && want("logits")) {
       response.outputs.push_back(tokens_tensor("logits", out.logits, out.logits_cols, 0,
@@ -147,21 +188,22 @@ class EncoderInstance final : public BackendInstance {
       }
     }
     if (hidden_requested(r)) {
-      response.outputs.push_back(tokens_tensor("last_hidden_state", out.hidden_states, h, 0, h,
-                                               b, tok_base, batching, false));
+      response.outputs.push_back(tokens_tensor("last_hidden_state", out.hidden_states, h, 0, h, b,
+                                               tok_base, batching, false));
     }
     return response;
   }
 
   std::shared_ptr<const Engine> engine_;
   const bool batching_;  // max_batch_size > 0: outputs carry the batch dimension
+  const bool pad_to_longest_;
 };
 
 }  // namespace
 
 std::unique_ptr<BackendInstance> make_encoder_instance(std::shared_ptr<const Engine> engine,
-                                                       bool batching) {
-  return std::make_unique<EncoderInstance>(std::move(engine), batching);
+                                                       bool batching, bool pad_to_longest) {
+  return std::make_unique<EncoderInstance>(std::move(engine), batching, pad_to_longest);
 }
 
 }  // namespace kiln::server

@@ -67,8 +67,8 @@ Result<std::unique_ptr<ModelBackend>> create_identity_backend(const BackendConte
                             "' must declare its inputs in config.pbtxt");
   }
   for (const auto& in : config->input()) {
-    const std::string out = in.name().starts_with("INPUT") ? "OUTPUT" + in.name().substr(5)
-                                                           : in.name() + "_OUT";
+    const std::string out =
+        in.name().starts_with("INPUT") ? "OUTPUT" + in.name().substr(5) : in.name() + "_OUT";
     bool declared = false;
     for (const auto& o : config->output()) {
       if (o.name() != out) continue;

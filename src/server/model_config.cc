@@ -18,8 +18,8 @@ class FirstError : public pb::io::ErrorCollector {
  public:
   void AddError(int line, int column, const std::string& message) override {
     if (message_.empty()) {
-      message_ = "line " + std::to_string(line + 1) + ":" + std::to_string(column + 1) + ": " +
-                 message;
+      message_ =
+          "line " + std::to_string(line + 1) + ":" + std::to_string(column + 1) + ": " + message;
     }
   }
   void AddWarning(int, int, const std::string&) override {}
@@ -139,8 +139,9 @@ Result<inference::ModelConfig> parse_model_config_json(std::string_view json) {
 
 Status check_supported_fields(const inference::ModelConfig& config) {
   if (config.has_response_cache() && config.response_cache().enable()) {
-    return unimplemented("model configuration field 'response_cache.enable: true' is not "
-                         "supported by kiln (no response cache)");
+    return unimplemented(
+        "model configuration field 'response_cache.enable: true' is not "
+        "supported by kiln (no response cache)");
   }
   return check_message(config, "");
 }

@@ -54,8 +54,9 @@ Status validate_model_config(const inference::ModelConfig& config) {
   for (const auto& g : config.instance_group()) {
     if (g.count() < 0) return invalid_argument("instance_group count must be >= 0");
     if (g.kind() == inference::ModelInstanceGroup::KIND_GPU) {
-      return unimplemented("instance_group kind KIND_GPU: this kiln build has no CUDA backend "
-                           "for served models yet; use KIND_CPU or KIND_AUTO");
+      return unimplemented(
+          "instance_group kind KIND_GPU: this kiln build has no CUDA backend "
+          "for served models yet; use KIND_CPU or KIND_AUTO");
     }
     if (g.kind() == inference::ModelInstanceGroup::KIND_MODEL) {
       return unimplemented("instance_group kind KIND_MODEL is not supported; use KIND_CPU");
@@ -68,9 +69,9 @@ Status validate_model_config(const inference::ModelConfig& config) {
     }
     for (int64_t p : db.preferred_batch_size()) {
       if (p <= 0 || p > config.max_batch_size()) {
-        return invalid_argument("preferred_batch_size " + std::to_string(p) +
-                                " must be in [1, max_batch_size=" +
-                                std::to_string(config.max_batch_size()) + "]");
+        return invalid_argument(
+            "preferred_batch_size " + std::to_string(p) +
+            " must be in [1, max_batch_size=" + std::to_string(config.max_batch_size()) + "]");
       }
     }
     if (db.priority_levels() > 0) {

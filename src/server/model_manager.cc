@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "core/log.h"
 #include "server/model_config.h"
 
 namespace kiln::server {
@@ -74,6 +75,8 @@ Status ModelManager::load_locked(const ModelDirectory& dir, const LoadOptions& o
     models_[dir.name].state = models_[dir.name].versions.empty() ? "LOADING" : "READY";
   }
   auto fail = [&](const Status& s) {
+    core::log(core::LogLevel::kError, "model failed to load",
+              {{"model", dir.name}, {"error", s.to_string()}});
     std::lock_guard lock(mu_);
     Entry& e = models_[dir.name];
     e.reason = s.message();
@@ -86,7 +89,8 @@ Status ModelManager::load_locked(const ModelDirectory& dir, const LoadOptions& o
   if (!config.ok()) return fail(config.status().with_context("model '" + dir.name + "'"));
   const auto versions = select_versions(config->version_policy(), dir.versions);
   if (versions.empty()) {
-    return fail(not_found("model '" + dir.name + "' has no version folder its version policy "
+    return fail(not_found("model '" + dir.name +
+                          "' has no version folder its version policy "
                           "selects"));
   }
   std::map<int64_t, std::shared_ptr<ModelVersion>> loaded;
@@ -106,6 +110,7 @@ Status ModelManager::load_locked(const ModelDirectory& dir, const LoadOptions& o
     e.reason.clear();
     e.fingerprint = dir.fingerprint;
   }
+  core::log(core::LogLevel::kInfo, "model loaded", {{"model", dir.name}});
   retire(std::move(old));
   return ok_status();
 }
@@ -132,6 +137,7 @@ Status ModelManager::unload(std::string_view name) {
     it->second.state = "UNAVAILABLE";
     it->second.reason = "unloaded";
   }
+  core::log(core::LogLevel::kInfo, "model unloading", {{"model", std::string(name)}});
   retire(std::move(old));
   return ok_status();
 }

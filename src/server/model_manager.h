@@ -33,8 +33,7 @@ class ModelManager {
   void poll_once();
 
   /// A ready version: `version` "" = highest loaded.
-  Result<std::shared_ptr<ModelVersion>> find(std::string_view name,
-                                             std::string_view version) const;
+  Result<std::shared_ptr<ModelVersion>> find(std::string_view name, std::string_view version) const;
   /// Every loaded version of `name` ("" = all models).
   std::vector<std::shared_ptr<ModelVersion>> loaded(std::string_view name) const;
   /// Whether the model exists in the repositories or is loaded.

@@ -43,9 +43,8 @@ BatcherOptions batcher_options(const inference::ModelConfig& c, int64_t max_batc
   o.policies.clear();
   for (uint32_t level = 1; level <= o.priority_levels; ++level) {
     auto it = db.priority_queue_policy().find(level);
-    o.policies.push_back(queue_policy(it != db.priority_queue_policy().end()
-                                          ? it->second
-                                          : db.default_queue_policy()));
+    o.policies.push_back(queue_policy(
+        it != db.priority_queue_policy().end() ? it->second : db.default_queue_policy()));
   }
   return o;
 }
@@ -71,8 +70,8 @@ Result<std::vector<InferRequest>> warmup_requests(const inference::ModelConfig& 
       }
       std::vector<uint8_t> bytes;
       if (t.datatype == DataType::kBytes) {
-        bytes = join_bytes(std::vector<std::string>(
-            static_cast<size_t>(n), spec.has_random_data() ? "warm up kiln" : ""));
+        bytes = join_bytes(std::vector<std::string>(static_cast<size_t>(n),
+                                                    spec.has_random_data() ? "warm up kiln" : ""));
       } else {
         bytes.resize(static_cast<size_t>(n) * datatype_size(t.datatype), 0);
         if (spec.has_random_data()) {
@@ -110,8 +109,7 @@ ModelVersion::~ModelVersion() {
   if (scheduler_) scheduler_->stop();
 }
 
-Result<std::shared_ptr<ModelVersion>> ModelVersion::load(const std::string& name,
-                                                         int64_t version,
+Result<std::shared_ptr<ModelVersion>> ModelVersion::load(const std::string& name, int64_t version,
                                                          const std::string& version_path,
                                                          inference::ModelConfig config,
                                                          int threads_per_instance) {

@@ -100,8 +100,9 @@ void write_message(const pb::Message& msg, Writer* w) {
   for (int i = 0; i < d->field_count(); ++i) {
     const pb::FieldDescriptor* f = d->field(i);
     // Unset sub-messages and unset oneof members are left out, as protobuf's printer does.
-    if (!f->is_repeated() && (f->cpp_type() == pb::FieldDescriptor::CPPTYPE_MESSAGE ||
-                              f->containing_oneof() != nullptr) &&
+    if (!f->is_repeated() &&
+        (f->cpp_type() == pb::FieldDescriptor::CPPTYPE_MESSAGE ||
+         f->containing_oneof() != nullptr) &&
         !r->HasField(msg, f)) {
       continue;
     }

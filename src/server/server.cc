@@ -4,6 +4,7 @@
 
 #include <atomic>
 
+#include "core/log.h"
 #include "server/model_config.h"
 #include "server/model_manager.h"
 #include "server/system_metrics.h"
@@ -22,11 +23,15 @@ class ServerImpl final : public Server {
 
   bool live() const override { return live_.load(); }
   bool ready() const override {
-    return live_.load() && (!options_.strict_readiness || models_.all_ready());
+    // Not ready from the moment shutdown starts (Triton: SERVER_EXITING), so load balancers stop
+    // routing to a server that answers every new request UNAVAILABLE while it drains.
+    return accepting_.load() && live_.load() &&
+           (!options_.strict_readiness || models_.all_ready());
   }
 
   ServerMetadata metadata() const override {
-    return {"kiln", kVersion,
+    return {"kiln",
+            kVersion,
             {"binary_tensor_data", "parameters", "statistics", "model_repository",
              "model_configuration", "schedule_policy"}};
   }
@@ -62,6 +67,7 @@ class ServerImpl final : public Server {
       done(unavailable("server is shutting down"));
       return;
     }
+    if (core::log_verbose_enabled(1)) done = logged(request, std::move(done), arrival);
     auto mv = models_.find(request.model_name, request.model_version);
     if (!mv.ok()) {
       done(mv.status());
@@ -80,9 +86,9 @@ class ServerImpl final : public Server {
     }
     const auto versions = models_.loaded(name);
     if (!name.empty() && versions.empty()) {
-      return models_.known(name) ? Status(unavailable("model '" + std::string(name) +
-                                                      "' is not loaded"))
-                                 : not_found("unknown model '" + std::string(name) + "'");
+      return models_.known(name)
+                 ? Status(unavailable("model '" + std::string(name) + "' is not loaded"))
+                 : not_found("unknown model '" + std::string(name) + "'");
     }
     for (const auto& mv : versions) {
       out.push_back(mv->stats().snapshot(mv->name(), mv->version_string()));
@@ -96,16 +102,18 @@ class ServerImpl final : public Server {
 
   Status load_model(std::string_view name, const LoadOptions& options) override {
     if (options_.model_control_mode != ModelControlMode::kExplicit) {
-      return unavailable("explicit model load / unload is not allowed if polling is enabled or "
-                         "model control mode is none; start with --model-control-mode=explicit");
+      return unavailable(
+          "explicit model load / unload is not allowed if polling is enabled or "
+          "model control mode is none; start with --model-control-mode=explicit");
     }
     return models_.load(name, options);
   }
 
   Status unload_model(std::string_view name) override {
     if (options_.model_control_mode != ModelControlMode::kExplicit) {
-      return unavailable("explicit model load / unload is not allowed if polling is enabled or "
-                         "model control mode is none; start with --model-control-mode=explicit");
+      return unavailable(
+          "explicit model load / unload is not allowed if polling is enabled or "
+          "model control mode is none; start with --model-control-mode=explicit");
     }
     return models_.unload(name);
   }
@@ -128,6 +136,26 @@ class ServerImpl final : public Server {
   }
 
  private:
+  // One structured line per answered request (--log-verbose >= 1).
+  static InferCallback logged(const InferRequest& request, InferCallback done,
+                              Clock::time_point arrival) {
+    return [done = std::move(done), model = request.model_name, id = request.id,
+            arrival](Result<InferResponse> response) mutable {
+      const auto us =
+          std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - arrival).count();
+      const std::string duration = std::to_string(us);
+      const std::string version = response.ok() ? response->model_version : "";
+      const std::string status = response.ok() ? "OK" : response.status().to_string();
+      core::log(core::LogLevel::kVerbose, "request",
+                {{"model", model},
+                 {"version", version},
+                 {"id", id},
+                 {"status", status},
+                 {"duration_us", duration}});
+      done(std::move(response));
+    };
+  }
+
   const ServerOptions options_;
   ModelManager models_;
   mutable SystemMetrics system_;

@@ -54,10 +54,10 @@ void LatencyHistogram::write(const std::string& name, const std::string& help,
 
 void ModelStats::record_success(uint64_t request_ns, uint64_t queue_ns,
                                 const ExecutionTimes& compute) {
-  const uint64_t now_ms = static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(
-          std::chrono::system_clock::now().time_since_epoch())
-          .count());
+  const uint64_t now_ms =
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count());
   {
     std::lock_guard lock(mu_);
     last_inference_ms_ = now_ms;
@@ -110,8 +110,8 @@ ModelStatistics ModelStats::snapshot(const std::string& name, const std::string&
 void ModelStats::write_metrics(const std::string& labels, MetricsText* out) const {
   {
     std::lock_guard lock(mu_);
-    counter(out, "nv_inference_request_success", "Number of successful inference requests",
-            labels, success_.count);
+    counter(out, "nv_inference_request_success", "Number of successful inference requests", labels,
+            success_.count);
     for (size_t r = 0; r < kReasons.size(); ++r) {
       counter(out, "nv_inference_request_failure", "Number of failed inference requests",
               labels + ",reason=\"" + kReasons[r] + "\"", failures_[r]);

@@ -18,9 +18,9 @@ namespace kiln::server {
 /// A cumulative latency histogram with fixed bucket bounds (seconds), Prometheus-style.
 class LatencyHistogram {
  public:
-  static constexpr std::array<double, 16> kBounds = {
-      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-      0.05,   0.1,     0.25,   0.5,   1.0,    2.5,   5.0,   10.0};
+  static constexpr std::array<double, 16> kBounds = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                                     0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
+                                                     1.0,    2.5,     5.0,    10.0};
   void observe(uint64_t ns);
   /// Adds the _bucket/_sum/_count samples of family `name` with `labels` (no braces).
   void write(const std::string& name, const std::string& help, const std::string& labels,

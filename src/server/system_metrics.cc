@@ -10,8 +10,7 @@ namespace {
 bool read_cpu(uint64_t* busy, uint64_t* total) {
   std::ifstream f("/proc/stat");
   std::string cpu;
-  uint64_t user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0,
-           steal = 0;
+  uint64_t user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
   if (!(f >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal)) {
     return false;
   }
@@ -41,8 +40,8 @@ void SystemMetrics::write(MetricsText* out) {
     std::lock_guard lock(mu_);
     if (read_cpu(&busy, &total)) {
       if (total > last_total_ && last_total_ != 0) {
-        utilization_ = static_cast<double>(busy - last_busy_) /
-                       static_cast<double>(total - last_total_);
+        utilization_ =
+            static_cast<double>(busy - last_busy_) / static_cast<double>(total - last_total_);
       }
       last_busy_ = busy;
       last_total_ = total;

@@ -7,7 +7,10 @@ namespace {
 
 std::string shape_string(const std::vector<int64_t>& s) {
   std::string out = "[";
-  for (size_t i = 0; i < s.size(); ++i) out += (i ? "," : "") + std::to_string(s[i]);
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i > 0) out += ',';
+    out += std::to_string(s[i]);
+  }
   return out + "]";
 }
 
@@ -16,7 +19,8 @@ std::string dims_string(const Dims& dims, bool batch) {
   std::string out = batch ? "[-1" : "[";
   bool first = !batch;
   for (int64_t d : dims) {
-    out += (first ? "" : ",") + std::to_string(d);
+    if (!first) out += ',';
+    out += std::to_string(d);
     first = false;
   }
   return out + "]";
@@ -26,21 +30,36 @@ std::string dims_string(const Dims& dims, bool batch) {
 
 DataType from_config_type(inference::DataType t) {
   switch (t) {
-    case inference::TYPE_BOOL: return DataType::kBool;
-    case inference::TYPE_UINT8: return DataType::kUint8;
-    case inference::TYPE_UINT16: return DataType::kUint16;
-    case inference::TYPE_UINT32: return DataType::kUint32;
-    case inference::TYPE_UINT64: return DataType::kUint64;
-    case inference::TYPE_INT8: return DataType::kInt8;
-    case inference::TYPE_INT16: return DataType::kInt16;
-    case inference::TYPE_INT32: return DataType::kInt32;
-    case inference::TYPE_INT64: return DataType::kInt64;
-    case inference::TYPE_FP16: return DataType::kFp16;
-    case inference::TYPE_FP32: return DataType::kFp32;
-    case inference::TYPE_FP64: return DataType::kFp64;
-    case inference::TYPE_STRING: return DataType::kBytes;
-    case inference::TYPE_BF16: return DataType::kBf16;
-    default: return DataType::kInvalid;
+    case inference::TYPE_BOOL:
+      return DataType::kBool;
+    case inference::TYPE_UINT8:
+      return DataType::kUint8;
+    case inference::TYPE_UINT16:
+      return DataType::kUint16;
+    case inference::TYPE_UINT32:
+      return DataType::kUint32;
+    case inference::TYPE_UINT64:
+      return DataType::kUint64;
+    case inference::TYPE_INT8:
+      return DataType::kInt8;
+    case inference::TYPE_INT16:
+      return DataType::kInt16;
+    case inference::TYPE_INT32:
+      return DataType::kInt32;
+    case inference::TYPE_INT64:
+      return DataType::kInt64;
+    case inference::TYPE_FP16:
+      return DataType::kFp16;
+    case inference::TYPE_FP32:
+      return DataType::kFp32;
+    case inference::TYPE_FP64:
+      return DataType::kFp64;
+    case inference::TYPE_STRING:
+      return DataType::kBytes;
+    case inference::TYPE_BF16:
+      return DataType::kBf16;
+    default:
+      return DataType::kInvalid;
   }
 }
 
@@ -76,8 +95,7 @@ Result<std::vector<std::string_view>> split_bytes(const Tensor& t) {
   }
   if (pos != t.byte_size) {
     return invalid_argument("input '" + t.name + "': " + std::to_string(t.byte_size - pos) +
-                            " bytes left over after " + std::to_string(count) +
-                            " BYTES elements");
+                            " bytes left over after " + std::to_string(count) + " BYTES elements");
   }
   return out;
 }
@@ -122,8 +140,8 @@ Result<int64_t> validate_request(const inference::ModelConfig& config,
       if (in.name() == t.name) spec = &in;
     }
     if (spec == nullptr) {
-      return invalid_argument("unexpected input '" + t.name + "' for model '" +
-                              request.model_name + "'");
+      return invalid_argument("unexpected input '" + t.name + "' for model '" + request.model_name +
+                              "'");
     }
     for (size_t j = 0; j < i; ++j) {
       if (request.inputs[j].name == t.name) {
@@ -158,8 +176,8 @@ Result<int64_t> validate_request(const inference::ModelConfig& config,
     }
     const int64_t count = t.element_count();
     const uint64_t elem = datatype_size(t.datatype);
-    if (count < 0 || (t.datatype == DataType::kBytes && static_cast<uint64_t>(count) >
-                                                            t.byte_size / 4)) {
+    if (count < 0 ||
+        (t.datatype == DataType::kBytes && static_cast<uint64_t>(count) > t.byte_size / 4)) {
       return invalid_argument("input '" + t.name + "' shape " + shape_string(t.shape) +
                               " has more elements than its " + std::to_string(t.byte_size) +
                               " bytes can hold");

@@ -17,8 +17,7 @@ inference::DataType to_config_type(DataType type);
 /// present, datatypes equal, shapes matching dims (plus the batch dimension when
 /// max_batch_size > 0, at most max_batch_size), byte sizes consistent with the shape. Also
 /// checks that requested outputs exist. Returns the batch size (1 without batching).
-Result<int64_t> validate_request(const inference::ModelConfig& config,
-                                 const InferRequest& request);
+Result<int64_t> validate_request(const inference::ModelConfig& config, const InferRequest& request);
 
 /// Splits a BYTES tensor into its elements (views into the tensor's bytes).
 Result<std::vector<std::string_view>> split_bytes(const Tensor& tensor);

@@ -17,5 +17,7 @@ void register_infer(CLI::App& app, Runner* runner);
 void register_inspect(CLI::App& app, Runner* runner);
 /// `kiln bench`: throughput and latency over a batch x sequence-length grid.
 void register_bench(CLI::App& app, Runner* runner);
+/// `kiln serve`: the Triton-compatible inference server.
+void register_serve(CLI::App& app, Runner* runner);
 
 }  // namespace kiln::cli

@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
   kiln::cli::register_infer(app, &runner);
   kiln::cli::register_inspect(app, &runner);
   kiln::cli::register_bench(app, &runner);
+  kiln::cli::register_serve(app, &runner);
   CLI11_PARSE(app, argc, argv);
   return runner ? runner() : 1;
 }

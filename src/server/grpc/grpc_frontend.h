@@ -1,0 +1,64 @@
+// The gRPC frontend: serves inference.GRPCInferenceService (KServe v2 / Triton, wire-compatible
+// with tritonclient.grpc and perf_analyzer) on one listening port over the server core.
+//
+// Thread-safety: start(), stop() and the destructor are called from one owning thread; port() may
+// be called from any thread. RPCs run on gRPC's own threads and reach only the Server interface.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <string>
+
+#include "kiln/server.h"
+
+namespace grpc {
+class Server;
+}  // namespace grpc
+
+namespace kiln::server {
+
+class GrpcInferenceService;
+
+/// Options of the gRPC frontend (tritonserver's --grpc-* flags).
+struct GrpcOptions {
+  /// Address to bind; IPv6 addresses may be given bare ("::").
+  std::string address = "0.0.0.0";
+  /// Port to listen on; 0 picks a free port (see GrpcFrontend::port()).
+  int port = 8001;
+  /// Largest request or response message in bytes; larger requests fail with
+  /// RESOURCE_EXHAUSTED before reaching the core. Triton's default (INT32_MAX) since BERT
+  /// hidden-state outputs of a large batch exceed 100 MiB.
+  int max_message_bytes = std::numeric_limits<int32_t>::max();
+  /// How long stop() lets in-flight RPCs finish before cancelling them.
+  std::chrono::milliseconds shutdown_grace{5000};
+};
+
+/// A running gRPC server. Destroying it stops it.
+class GrpcFrontend {
+ public:
+  /// Binds the port and starts serving `server`, which must outlive the frontend. Unavailable
+  /// when the address cannot be bound (e.g. the port is in use).
+  static Result<std::unique_ptr<GrpcFrontend>> start(Server& server, const GrpcOptions& options);
+
+  ~GrpcFrontend();
+  GrpcFrontend(const GrpcFrontend&) = delete;
+  GrpcFrontend& operator=(const GrpcFrontend&) = delete;
+
+  /// Stops accepting RPCs, waits up to shutdown_grace for running ones, then cancels the rest and
+  /// waits for their reactors to end. Idempotent.
+  void stop();
+  /// The bound port (the chosen one when GrpcOptions::port was 0).
+  int port() const { return port_; }
+
+ private:
+  GrpcFrontend() = default;
+
+  std::unique_ptr<GrpcInferenceService> service_;  // outlives server_ (declared first)
+  std::unique_ptr<grpc::Server> server_;
+  std::chrono::milliseconds shutdown_grace_{0};
+  int port_ = 0;
+};
+
+}  // namespace kiln::server
