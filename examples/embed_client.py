@@ -2,6 +2,7 @@
 
 Usage: .venv/bin/python examples/embed_client.py [sentence ...]   (server from `make run`)
 """
+import os
 import sys
 
 import numpy as np
@@ -16,7 +17,7 @@ def main() -> None:
         "A fast engine for transformer encoders.",
         "The cat sat on the mat.",
     ]
-    client = grpcclient.InferenceServerClient("localhost:8001")
+    client = grpcclient.InferenceServerClient(os.environ.get("KILN_GRPC", "localhost:8001"))
     text = np.array([[s.encode()] for s in sentences], dtype=np.object_)
     inp = grpcclient.InferInput("TEXT", list(text.shape), "BYTES")
     inp.set_data_from_numpy(text)

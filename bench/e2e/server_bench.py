@@ -68,7 +68,7 @@ class Server:
 def perf(model, url, protocol, concurrency, extra=(), interval_ms=3000):
     out = tempfile.mktemp(suffix=".csv")
     cmd = [PERF, "-m", model, "-u", url, "-i", protocol, "--concurrency-range", str(concurrency),
-           "-p", str(interval_ms), "--max-trials", "6", "--percentile", "95", "-f", out,
+           "-p", str(interval_ms), "--max-trials", "10", "-s", "25", "--percentile", "95", "-f", out,
            "--verbose-csv", *extra]
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     if run.returncode != 0:
@@ -77,10 +77,15 @@ def perf(model, url, protocol, concurrency, extra=(), interval_ms=3000):
         row = next(csv.DictReader(f))
     os.unlink(out)
     # perf_analyzer's server-side summary line:
-    #   Avg request latency: 25 usec (overhead 9 usec + queue 5 usec + compute 11 usec)
+    #   Avg request latency: 23 usec (overhead 3 usec + queue 20 usec + compute input 0 usec +
+    #   compute infer 0 usec + compute output 0 usec)
     m = re.findall(r"Avg request latency: (\d+) usec \(overhead (\d+) usec \+ queue (\d+) usec"
-                   r" \+ compute (\d+) usec\)", run.stdout)
-    server = [int(x) for x in m[-1]] if m else [None] * 4
+                   r" \+ compute input (\d+) usec \+ compute infer (\d+) usec \+ compute output"
+                   r" (\d+) usec\)", run.stdout)
+    if not m:
+        raise RuntimeError("no server-side statistics in perf_analyzer's output:\n" + run.stdout)
+    v = [int(x) for x in m[-1]]
+    server = [v[0], v[1], v[2], v[3] + v[4] + v[5]]
     return {
         "concurrency": concurrency,
         "throughput": float(row["Inferences/Second"]),
@@ -94,6 +99,32 @@ def perf(model, url, protocol, concurrency, extra=(), interval_ms=3000):
     }
 
 
+def overhead_buckets(metrics_port, model):
+    """Cumulative kiln_server_overhead_seconds buckets of `model` from /metrics."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics").read().decode()
+    out = []
+    for m in re.finditer(r'kiln_server_overhead_seconds_bucket\{model="' + model +
+                         r'",version="\d+",le="([^"]+)"\} (\d+)', text):
+        out.append((float(m.group(1)), int(m.group(2))))
+    return out
+
+
+def quantile(before, after, q):
+    """Quantile of the observations between two scrapes, interpolated within its bucket."""
+    counts = [(le, a - b) for (le, a), (_, b) in zip(after, before)]
+    total = counts[-1][1]
+    if total == 0:
+        return None
+    rank, lower, prev = q * total, 0.0, 0
+    for le, c in counts:
+        if c >= rank:
+            if le == float("inf"):
+                return lower
+            return lower + (le - lower) * (rank - prev) / max(1, c - prev)
+        lower, prev = le, c
+    return lower
+
+
 def bench_overhead(quick):
     repo = tempfile.mkdtemp()
     shutil.copytree(os.path.join(ROOT, "model_repository/identity"), os.path.join(repo, "identity"))
@@ -102,13 +133,18 @@ def bench_overhead(quick):
     try:
         for protocol, port in (("http", server.http), ("grpc", server.grpc)):
             for c in (1, 16):
+                before = overhead_buckets(server.metrics, "identity")
                 r = perf("identity", f"localhost:{port}", protocol, c,
                          interval_ms=1000 if quick else 3000)
+                after = overhead_buckets(server.metrics, "identity")
                 r["protocol"] = protocol
+                p50 = quantile(before, after, 0.5)
+                r["server_overhead_p50_us"] = round(p50 * 1e6, 1) if p50 is not None else None
                 rows.append(r)
                 print(f"overhead {protocol:4} c={c:2}: {r['throughput']:9.0f} infer/s  "
-                      f"client p50 {r['p50_us']} us p99 {r['p99_us']} us  server overhead "
-                      f"{r['server_overhead_us']} us (request {r['server_request_us']}, queue "
+                      f"client p50 {r['p50_us']} us p99 {r['p99_us']} us  server overhead p50 "
+                      f"{r['server_overhead_p50_us']} us, avg (request - compute) "
+                      f"{r['server_request_us'] - r['server_compute_us']} us (request {r['server_request_us']}, queue "
                       f"{r['server_queue_us']}, compute {r['server_compute_us']})", flush=True)
     finally:
         server.stop()

@@ -69,7 +69,9 @@ void ModelStats::record_success(uint64_t request_ns, uint64_t queue_ns,
   }
   request_hist_.observe(request_ns);
   queue_hist_.observe(queue_ns);
-  compute_hist_.observe(compute.input_ns + compute.infer_ns + compute.output_ns);
+  const uint64_t compute_ns = compute.input_ns + compute.infer_ns + compute.output_ns;
+  compute_hist_.observe(compute_ns);
+  overhead_hist_.observe(request_ns > compute_ns ? request_ns - compute_ns : 0);
 }
 
 void ModelStats::record_failure(FailureReason reason, uint64_t request_ns) {
@@ -143,6 +145,9 @@ void ModelStats::write_metrics(const std::string& labels, MetricsText* out) cons
                     labels, out);
   compute_hist_.write("kiln_compute_duration_seconds",
                       "Compute time of the execution that ran a request, seconds", labels, out);
+  overhead_hist_.write("kiln_server_overhead_seconds",
+                       "Request duration minus compute (queueing, scheduling, answering), seconds",
+                       labels, out);
 }
 
 }  // namespace kiln::server

@@ -18,9 +18,11 @@ namespace kiln::server {
 /// A cumulative latency histogram with fixed bucket bounds (seconds), Prometheus-style.
 class LatencyHistogram {
  public:
-  static constexpr std::array<double, 16> kBounds = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-                                                     0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
-                                                     1.0,    2.5,     5.0,    10.0};
+  // Fine below 100 us so the server's own overhead (tens of microseconds) has a usable p50.
+  static constexpr std::array<double, 24> kBounds = {
+      0.000005, 0.00001, 0.000015, 0.00002, 0.000025, 0.00003, 0.00004, 0.00005,
+      0.000075, 0.0001,  0.00025,  0.0005,  0.001,    0.0025,  0.005,   0.01,
+      0.025,    0.05,    0.1,      0.25,    0.5,      1.0,     2.5,     10.0};
   void observe(uint64_t ns);
   /// Adds the _bucket/_sum/_count samples of family `name` with `labels` (no braces).
   void write(const std::string& name, const std::string& help, const std::string& labels,
@@ -63,7 +65,7 @@ class ModelStats {
   Duration success_, fail_, queue_, input_, infer_, output_;
   std::array<uint64_t, 4> failures_{};
   std::map<uint64_t, BatchStatistics> batches_;
-  LatencyHistogram request_hist_, queue_hist_, compute_hist_;
+  LatencyHistogram request_hist_, queue_hist_, compute_hist_, overhead_hist_;
 };
 
 }  // namespace kiln::server

@@ -4,6 +4,7 @@ model repositories in a temp dir, read the golden fixtures.
 The binary is the first command-line argument of each test script (ctest passes
 $<TARGET_FILE:kiln_cli>), else $KILN_BIN, else build/release/tools/kiln/kiln.
 """
+import atexit
 import json
 import os
 import shutil
@@ -27,6 +28,16 @@ IDENTITY_DIR = ROOT / "model_repository/identity"
 SST2 = Path("/work/shared/data/sst2/dev.tsv")
 
 KILN = os.environ.get("KILN_BIN", str(ROOT / "build/release/tools/kiln/kiln"))
+
+_RUNNING = set()  # servers started and not yet stopped, killed at exit if a test crashed
+
+
+@atexit.register
+def _kill_leftovers():
+    for proc in list(_RUNNING):
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def take_binary_arg():
@@ -92,6 +103,7 @@ class KilnServer:
                    "--http-port", str(self.http_port), "--grpc-port", str(self.grpc_port),
                    "--metrics-port", str(self.metrics_port), *self.args]
             self.proc = subprocess.Popen(cmd, stdout=fd, stderr=subprocess.STDOUT)
+            _RUNNING.add(self.proc)
             os.close(fd)
             if self._wait_ready():
                 return self
@@ -141,6 +153,7 @@ class KilnServer:
 
     def wait(self, timeout=60.0):
         self.exit_code = self.proc.wait(timeout=timeout)
+        _RUNNING.discard(self.proc)
         return self.exit_code
 
     def stop(self, timeout=60.0):
@@ -157,6 +170,7 @@ class KilnServer:
                 self.exit_code = -9
         else:
             self.exit_code = self.proc.returncode
+        _RUNNING.discard(self.proc)
         return self.exit_code
 
     def cleanup(self):
@@ -388,6 +402,17 @@ dynamic_batching {
 }
 """
 
+# DELAY: a request past its queue timeout is not rejected, only yields to the others.
+TIMEOUT_DELAY_CONFIG = """
+backend: "identity"
+max_batch_size: 8
+input [ { name: "INPUT0", data_type: TYPE_FP32, dims: [ 4 ] } ]
+dynamic_batching {
+  max_queue_delay_microseconds: 200000
+  default_queue_policy { timeout_action: DELAY, default_timeout_microseconds: 20000 }
+}
+"""
+
 # Inputs and outputs auto-completed from the checkpoint.
 SEQ_CLS_CONFIG = 'backend: "kiln"\nmax_batch_size: 8\n'
 # Only the backend: max_batch_size, inputs and outputs are all auto-completed.
@@ -423,6 +448,7 @@ def build_standard_repository(repo):
     (Path(repo) / "multi/1").mkdir()
     for name, config in (("batched", BATCHED_CONFIG), ("queue1", QUEUE1_CONFIG),
                          ("timeout_reject", TIMEOUT_REJECT_CONFIG),
+                         ("timeout_delay", TIMEOUT_DELAY_CONFIG),
                          ("timeout_override", TIMEOUT_OVERRIDE_CONFIG)):
         write_config(Path(repo) / name, config)
         (Path(repo) / name / "1").mkdir()
@@ -436,4 +462,5 @@ def build_standard_repository(repo):
 
 
 STANDARD_MODELS = ["batched", "deep_st", "identity", "multi", "qa", "queue1", "seq_cls",
-                   "seq_cls_dyn", "timeout_override", "timeout_reject", "token_cls"]
+                   "seq_cls_dyn", "timeout_delay", "timeout_override", "timeout_reject",
+                   "token_cls"]

@@ -146,7 +146,8 @@ class PrometheusTest(ks.ServerTestCase, unittest.TestCase):
         self.assertEqual(by_model["identity"]["metric"]["job"], "kiln")
         self.wait_for('nv_inference_request_success{model="deep_st",version="1"}',
                       lambda r: r and r[0]["value"][1] == "3")
-        self.wait_for('nv_inference_count{model="deep_st"}', lambda r: r and r[0]["value"][1] == "9")
+        self.wait_for('nv_inference_count{model="deep_st"}',
+                      lambda r: r and r[0]["value"][1] == "9")
         self.wait_for('nv_inference_exec_count{model="deep_st"}',
                       lambda r: r and r[0]["value"][1] == "3")
         self.wait_for('sum(nv_inference_request_failure{model="identity"})',

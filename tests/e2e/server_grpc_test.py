@@ -9,7 +9,6 @@ import queue
 import shutil
 import sys
 import tempfile
-import threading
 import time
 import unittest
 from functools import partial
@@ -434,6 +433,31 @@ class ExplicitModeGrpcTest(ks.ServerTestCase, unittest.TestCase):
         with self.assertRaises(InferenceServerException) as cm:
             self.client.load_model("no_such_model")
         self.assertIn("no_such_model", cm.exception.message())
+
+
+class StrictReadinessGrpcTest(ks.ServerTestCase, unittest.TestCase):
+    """A model that failed to load keeps a strict server live but not ready."""
+    server_args = ("--exit-on-error", "false")
+
+    @classmethod
+    def build_repository(cls, repo):
+        ks.add_identity(repo)
+        ks.add_tiny(repo, "broken", "bert", 'backend: "kiln"\nmax_batch_size: 4\n'
+                    "sequence_batching { max_sequence_idle_microseconds: 1000 }\n")
+
+    def test_not_ready(self):
+        client = grpcclient.InferenceServerClient(self.server.grpc_url)
+        self.assertTrue(client.is_server_live())
+        self.assertFalse(client.is_server_ready())
+        self.assertTrue(client.is_model_ready("identity"))
+        self.assertFalse(client.is_model_ready("broken"))
+        broken = {m.name: m for m in client.get_model_repository_index().models}["broken"]
+        self.assertEqual(broken.state, "UNAVAILABLE")
+        self.assertIn("sequence_batching", broken.reason)
+        with self.assertRaises(InferenceServerException) as cm:
+            client.infer("broken", [tensor("input_ids", np.array([[2, 5]], np.int64))])
+        self.assertEqual(cm.exception.status(), UNAVAILABLE, cm.exception.message())
+        client.close()
 
 
 class GracefulShutdownGrpcTest(unittest.TestCase):

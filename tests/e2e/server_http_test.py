@@ -7,6 +7,7 @@ import gzip
 import http.client
 import json
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -58,8 +59,7 @@ class HttpTest(ks.ServerTestCase, unittest.TestCase):
 
     def identity_request(self, client=None, **kwargs):
         x = np.arange(16, dtype=np.float32) * 0.5 - 3.0
-        result = (client or self.client).infer("identity", [tensor("INPUT0", x[None][0])],
-                                               **kwargs)
+        result = (client or self.client).infer("identity", [tensor("INPUT0", x)], **kwargs)
         np.testing.assert_array_equal(result.as_numpy("OUTPUT0"), x)
         return result
 
@@ -117,9 +117,8 @@ class HttpTest(ks.ServerTestCase, unittest.TestCase):
         self.assertFalse(self.client.is_model_ready("seq_cls", "1"))
         self.assertFalse(self.client.is_model_ready("seq_cls", "3"))
         self.assertFalse(self.client.is_model_ready("no_such_model"))
-        status, _, body = self.raw("GET", "/v2/models/no_such_model/ready")
-        self.assertEqual(status, 404)
-        self.assert_json_error(status, body, "no_such_model")
+        status, _, _ = self.raw("GET", "/v2/models/no_such_model/ready")
+        self.assertIn(status, (400, 404))  # Triton: 400; kiln: 404 with an error naming it
 
     def test_model_metadata(self):
         md = self.client.get_model_metadata("identity")
@@ -286,6 +285,23 @@ class HttpTest(ks.ServerTestCase, unittest.TestCase):
         # All outputs (none named): only the embedding, not last_hidden_state.
         r = self.client.infer("minilm", [tensor("TEXT", batch[:1])])
         self.assertEqual([o["name"] for o in r.get_response()["outputs"]], ["embedding"])
+
+    def test_encoder_text_minilm_matches_cli(self):
+        # Texts that are not in the goldens, one far past the 256-token limit: the server must
+        # tokenize and truncate exactly as `kiln infer` does.
+        if not ks.minilm_present():
+            self.skipTest("var/models/all-MiniLM-L6-v2 is absent (scripts/setup.sh)")
+        texts = ks.sst2_sentences(40)[-3:] + [" ".join(ks.sst2_sentences(40)[:30])]
+        cli = subprocess.run([ks.KILN, "infer", "--model", str(ks.MINILM_DIR), *texts],
+                             capture_output=True, text=True, timeout=120)
+        self.assertEqual(cli.returncode, 0, cli.stderr)
+        want = [json.loads(line) for line in cli.stdout.splitlines()]
+        self.assertEqual(want[-1]["tokens"], 256)
+        batch = np.array([[t.encode()] for t in texts], dtype=object)
+        emb = self.client.infer("minilm", [tensor("TEXT", batch)]).as_numpy("embedding")
+        for row, w in enumerate(want):
+            self.assertEqual(w["text"], texts[row])
+            self.assertLess(np.abs(emb[row] - np.array(w["embedding"], np.float32)).max(), 1e-5)
 
     def test_encoder_text_minilm_hidden_state_and_ids(self):
         if not ks.minilm_present():
@@ -463,6 +479,12 @@ class HttpTest(ks.ServerTestCase, unittest.TestCase):
                                    "Content-Type": "application/octet-stream"})
         self.assertEqual(status, 400, out)
         self.assert_json_error(status, out)
+        # A binary_data_size that the body holds but that does not fit the shape.
+        status, _, out = self.raw("POST", "/v2/models/identity/infer", header.replace(
+            b'"binary_data_size": 64', b'"binary_data_size": 32') + b"\x00" * 32,
+            {"Inference-Header-Content-Length": str(len(header))})
+        self.assertEqual(status, 400, out)
+        self.assert_json_error(status, out, "INPUT0")
         # Inference-Header-Content-Length past the end of the body.
         status, _, out = self.raw("POST", "/v2/models/identity/infer", header,
                                   {"Inference-Header-Content-Length": str(len(header) + 100)})
@@ -636,6 +658,9 @@ class HttpTest(ks.ServerTestCase, unittest.TestCase):
         self.assertIn("timeout", msg)
         r = self.client.infer("timeout_override", [tensor("INPUT0", x)])
         np.testing.assert_array_equal(r.as_numpy("OUTPUT0"), x)
+        # DELAY: past its 20 ms timeout the request still runs (after the 200 ms batch delay).
+        r = self.client.infer("timeout_delay", [tensor("INPUT0", x + 1)])
+        np.testing.assert_array_equal(r.as_numpy("OUTPUT0"), x + 1)
         self.assert_serving()
 
 
@@ -648,6 +673,8 @@ class ExplicitModeHttpTest(ks.ServerTestCase, unittest.TestCase):
         ks.add_identity(repo)
         ks.add_tiny(repo, "seq_cls", "bert_seq_cls", ks.SEQ_CLS_CONFIG)
         ks.add_tiny(repo, "deep_st", "bert_deep_st", ks.DEEP_ST_CONFIG)
+        ks.write_config(repo / "slow", ks.TIMEOUT_OVERRIDE_CONFIG)  # 300 ms batch delay
+        (repo / "slow/1").mkdir()
         # A field kiln rejects: the load fails with a message that names it.
         ks.add_tiny(repo, "broken", "bert", 'backend: "kiln"\nmax_batch_size: 4\n'
                     'sequence_batching { max_sequence_idle_microseconds: 1000 }\n')
@@ -663,7 +690,7 @@ class ExplicitModeHttpTest(ks.ServerTestCase, unittest.TestCase):
 
     def test_index_lists_unloaded_models(self):
         index = self.index()
-        self.assertEqual(set(index), {"identity", "seq_cls", "deep_st", "broken"})
+        self.assertEqual(set(index), {"identity", "seq_cls", "deep_st", "broken", "slow"})
         self.assertEqual(index["identity"]["state"], "READY")
         self.assertEqual(index["identity"]["version"], "1")
         self.assertTrue(self.client.is_model_ready("identity"))
@@ -686,6 +713,28 @@ class ExplicitModeHttpTest(ks.ServerTestCase, unittest.TestCase):
         self.client.load_model("seq_cls")  # and back
         self.assertTrue(self.client.is_model_ready("seq_cls"))
         self.client.unload_model("seq_cls")
+
+    def test_unload_and_reload_let_queued_requests_finish(self):
+        self.client.load_model("slow")
+        client = httpclient.InferenceServerClient(self.server.http_url, concurrency=8)
+        try:
+            for action in (self.client.unload_model, self.client.load_model):
+                xs = [np.full((1, 4), k, np.float32) for k in range(4)]
+                pending = [client.async_infer("slow", [tensor("INPUT0", x)]) for x in xs]
+                deadline = time.monotonic() + 5
+                while self.server.metric("nv_inference_pending_request_count",
+                                         model="slow") != len(xs):
+                    self.assertLess(time.monotonic(), deadline, "requests never arrived")
+                    time.sleep(0.01)
+                action("slow")  # while the requests wait out the 300 ms batch delay
+                for x, p in zip(xs, pending):
+                    np.testing.assert_array_equal(p.get_result(timeout=10).as_numpy("OUTPUT0"), x)
+                if action == self.client.unload_model:
+                    self.assertFalse(self.client.is_model_ready("slow"))
+                    self.client.load_model("slow")
+        finally:
+            client.close()
+            self.client.unload_model("slow")
 
     def test_load_with_config_override(self):
         config = {"name": "identity", "backend": "identity", "max_batch_size": 4,
@@ -730,6 +779,55 @@ class ExplicitModeHttpTest(ks.ServerTestCase, unittest.TestCase):
         self.assertTrue(self.client.is_model_ready("identity"))  # the old one still serves
         with self.assertRaises(InferenceServerException):
             self.client.unload_model("no_such_model")
+
+
+class ReadinessHttpTest(unittest.TestCase):
+    """A model that fails to load: exit by default; otherwise live, and ready only when not
+    strict."""
+
+    @classmethod
+    def setUpClass(cls):
+        import tempfile
+        from pathlib import Path
+        cls.tmp = tempfile.mkdtemp(prefix="kiln_e2e_")
+        cls.repo = Path(cls.tmp) / "models"
+        ks.add_identity(cls.repo)
+        ks.add_tiny(cls.repo, "broken", "bert", 'backend: "kiln"\nmax_batch_size: 4\n'
+                    "sequence_batching { max_sequence_idle_microseconds: 1000 }\n")
+
+    @classmethod
+    def tearDownClass(cls):
+        import shutil
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def test_exit_on_error(self):
+        r = subprocess.run([ks.KILN, "serve", "--model-repository", str(self.repo),
+                            "--http-port", "0", "--grpc-port", "0", "--metrics-port", "0",
+                            "--http-address", "127.0.0.1", "--grpc-address", "127.0.0.1"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("sequence_batching", r.stdout + r.stderr)
+
+    def test_strict_and_relaxed_readiness(self):
+        for strict in ("true", "false"):
+            with self.subTest(strict=strict), ks.KilnServer(
+                    self.repo, "--exit-on-error", "false", "--strict-readiness", strict) as s:
+                client = httpclient.InferenceServerClient(s.http_url)
+                self.assertTrue(client.is_server_live())
+                self.assertEqual(client.is_server_ready(), strict == "false")
+                self.assertEqual(ks.http_get(s.base + "/v2/health/ready")[0],
+                                 400 if strict == "true" else 200)
+                self.assertTrue(client.is_model_ready("identity"))
+                self.assertFalse(client.is_model_ready("broken"))
+                entry = {e["name"]: e for e in client.get_model_repository_index()}["broken"]
+                self.assertEqual(entry["state"], "UNAVAILABLE")
+                self.assertIn("sequence_batching", entry["reason"])
+                with self.assertRaises(InferenceServerException) as cm:
+                    client.infer("broken", [tensor("input_ids", np.array([[2, 5]], np.int64))])
+                self.assertIn(cm.exception.status(), ("400", "503"))
+                client.close()
+            self.assertEqual(s.exit_code, 0, s.log())
+            s.cleanup()
 
 
 class PollModeHttpTest(ks.ServerTestCase, unittest.TestCase):

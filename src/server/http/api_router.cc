@@ -233,7 +233,7 @@ void ApiRouter::handle(const HttpRequestView& request, Responder respond) {
     case K::kHealthLive:  // Triton: 200 or 400, both with an empty body
       return reply_now(respond, empty(server_.live() ? 200 : 400));
     case K::kHealthReady:
-      return reply_now(respond, empty(200));
+      return reply_now(respond, empty(server_.ready() ? 200 : 400));
     case K::kModelMetadata: {
       Result<ModelMetadata> md = server_.model_metadata(route.model, route.version);
       return reply_now(respond, md.ok() ? HttpReply::json(model_metadata_json(md.value()))

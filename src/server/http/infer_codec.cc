@@ -191,7 +191,7 @@ Result<Tensor> parse_input(const Value& in, size_t index,
                               describe_json(*binary_size));
     }
     const uint64_t size = binary_size->GetUint64();
-    if (false && fixed && size != expected) {
+    if (fixed && size != expected) {
       return invalid_argument("input '" + input + "': binary_data_size " + std::to_string(size) +
                               " does not match the " + std::to_string(expected) + " bytes of " +
                               std::string(datatype_name(t.datatype)) + " shape " +

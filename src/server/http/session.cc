@@ -74,6 +74,7 @@ void Session::post_reply(ReplyFn make) {
 }
 
 void Session::read_header() {
+  method_.clear();
   parser_.emplace();
   parser_->body_limit(limits_.max_body_bytes);
   if (limits_.idle_timeout.count() > 0) {
@@ -190,6 +191,11 @@ void Session::send(HttpReply reply, bool close_after) {
   res->body() = std::move(reply.body);
   res->keep_alive(keep_alive_ && !close_after);
   res->prepare_payload();
+  if (method_ == "HEAD") {  // a HEAD reply announces its length but carries no body
+    const auto length = res->body().size();
+    res->body().clear();
+    res->content_length(length);
+  }
   response_ = res;
   const bool close = !res->keep_alive();
   stream_.expires_after(limits_.io_timeout);

@@ -270,7 +270,7 @@ TEST(Metrics, CountsAndFamiliesDeclaredOnce) {
             1);
   EXPECT_EQ(count_lines(m, "kiln_request_duration_seconds_count{model=\"alpha\",version=\"1\"} 3"),
             1);
-  EXPECT_EQ(count_lines(m, "kiln_request_duration_seconds_bucket{"), 2 * 17);
+  EXPECT_EQ(count_lines(m, "kiln_request_duration_seconds_bucket{"), 2 * 25);
   EXPECT_EQ(count_lines(m, "# TYPE nv_inference_request_success counter"), 1);
   EXPECT_EQ(count_lines(m, "# TYPE kiln_request_duration_seconds histogram"), 1);
   // Every family is declared exactly once, and before its samples.

@@ -341,6 +341,18 @@ TEST_F(HttpFrontendTest, ErrorsAreJsonWithTheTableStatus) {
   Response shm = c.post("/v2/systemsharedmemory/region/r0/register", R"({"key":"k"})");
   EXPECT_EQ(shm.result_int(), 501);
   EXPECT_TRUE(c.get("/v2/health/live").keep_alive());  // errors keep the connection
+
+  // A HEAD reply has no body: the next reply on the connection must parse cleanly.
+  c.send(bhttp::verb::head, "/v2");
+  bhttp::response_parser<bhttp::string_body> head;
+  head.skip(true);
+  beast::flat_buffer buffer;
+  bhttp::read(c.socket(), buffer, head);
+  EXPECT_EQ(head.get().result_int(), 405);
+  EXPECT_TRUE(head.get().body().empty());
+  EXPECT_GT(std::stoul(header(head.get(), "Content-Length")), 0u);
+  ASSERT_EQ(buffer.size(), 0u) << "bytes after a HEAD reply";
+  EXPECT_EQ(c.get("/v2/health/live").result_int(), 200);
 }
 
 TEST_F(HttpFrontendTest, StatisticsAndRepositoryApi) {
