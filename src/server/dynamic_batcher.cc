@@ -181,7 +181,10 @@ void DynamicBatcher::run(BackendInstance* instance) {
       }
       ExecutionTimes times;
       instance->execute(raw, &times);
-      on_execution_(batch.rows, times);
+      // Triton counts inferences of successful requests only.
+      int64_t rows_ok = 0;
+      for (const auto& r : batch.requests) rows_ok += r->response.ok() ? r->rows : 0;
+      on_execution_(rows_ok, times);
       for (auto& r : batch.requests) finish(std::move(r), times);
     }
     {

@@ -84,6 +84,7 @@ void ModelStats::record_execution(int64_t rows, const ExecutionTimes& times) {
   std::lock_guard lock(mu_);
   inference_count_ += static_cast<uint64_t>(rows);
   execution_count_ += 1;
+  if (rows == 0) return;  // every request of the execution failed
   BatchStatistics& b = batches_[static_cast<uint64_t>(rows)];
   b.batch_size = static_cast<uint64_t>(rows);
   add(&b.compute_input, times.input_ns);

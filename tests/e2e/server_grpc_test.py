@@ -342,11 +342,28 @@ class GrpcTest(ks.ServerTestCase, unittest.TestCase):
                          2)
         sizes = {int(s["batch_size"]) for s in after["batch_stats"]}
         self.assertTrue({1, 3} <= sizes, sizes)
+        with self.assertRaises(InferenceServerException):
+            self.client.infer("deep_st", [tensor("input_ids", np.array([[2, 9999]], np.int64))])
+        self.assertEqual(int(self.stats("deep_st")["inference_stats"]["fail"]["count"]) -
+                         count(b, "fail"), 1)
         proto = self.client.get_inference_statistics("deep_st").model_stats[0]
         self.assertEqual(proto.inference_count, int(after["inference_count"]))
         names = {s.name for s in self.client.get_inference_statistics().model_stats}
         self.assertTrue(set(ks.STANDARD_MODELS) <= names, names)
         self.assert_error(NOT_FOUND, self.client.get_inference_statistics, "no_such_model")
+
+    def test_statistics_queue_time(self):
+        # One request waits out the 300 ms batch delay: that is queue time, not compute.
+        before = self.client.get_inference_statistics("timeout_override").model_stats[0]
+        self.client.infer("timeout_override", [tensor("INPUT0", np.zeros((1, 4), np.float32))])
+        after = self.client.get_inference_statistics("timeout_override").model_stats[0]
+        b, a = before.inference_stats, after.inference_stats
+        queue_ns = a.queue.ns - b.queue.ns
+        self.assertEqual(a.queue.count - b.queue.count, 1)
+        self.assertGreater(queue_ns, 250e6)
+        self.assertLess(a.compute_infer.ns - b.compute_infer.ns, 50e6)
+        self.assertGreaterEqual(a.success.ns - b.success.ns, queue_ns)
+        self.assertEqual(after.execution_count - before.execution_count, 1)
 
     def test_dynamic_batching(self):
         before = self.client.get_inference_statistics("batched").model_stats[0]
