@@ -22,13 +22,9 @@ DynamicBatcher::~DynamicBatcher() { stop(); }
 Status DynamicBatcher::enqueue(RequestPtr& request) {
   std::lock_guard lock(mu_);
   if (stopping_) return unavailable("model '" + request->request.model_name + "' is unloading");
-  uint32_t level =
-      request->request.priority == 0 ? options_.default_priority_level : request->request.priority;
-  if (level < 1 || level > options_.priority_levels) {
-    return invalid_argument("priority " + std::to_string(request->request.priority) +
-                            " is outside [1, " + std::to_string(options_.priority_levels) +
-                            "] for model '" + request->request.model_name + "'");
-  }
+  // As Triton does, 0 and levels outside [1, priority_levels] mean the default level.
+  uint32_t level = request->request.priority;
+  if (level < 1 || level > options_.priority_levels) level = options_.default_priority_level;
   const QueuePolicy& policy = options_.policies[level - 1];
   auto& queue = queues_[level - 1];
   if (policy.max_queue_size > 0 && queue.size() >= policy.max_queue_size) {

@@ -25,8 +25,7 @@ class ServerImpl final : public Server {
   bool ready() const override {
     // Not ready from the moment shutdown starts (Triton: SERVER_EXITING), so load balancers stop
     // routing to a server that answers every new request UNAVAILABLE while it drains.
-    return accepting_.load() && live_.load() &&
-           (!options_.strict_readiness || models_.all_ready());
+    return accepting_.load() && live_.load() && (!options_.strict_readiness || models_.all_ready());
   }
 
   ServerMetadata metadata() const override {

@@ -67,16 +67,6 @@ def http_get(url, timeout=5.0):
         return e.code, e.read()
 
 
-def http_request(url, body=None, headers=None, method="POST", timeout=30.0):
-    """(status, headers, body bytes) of a raw HTTP request; errors are returned, not raised."""
-    req = urllib.request.Request(url, data=body, headers=headers or {}, method=method)
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, dict(r.headers), r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read()
-
-
 class KilnServer:
     """One `kiln serve` process on free loopback ports.
 
@@ -84,10 +74,13 @@ class KilnServer:
             server.http_url   # "127.0.0.1:PORT" (tritonclient's url form)
     """
 
-    def __init__(self, repository, *args, ready_timeout=60.0):
+    def __init__(self, repository, *args, ready_timeout=60.0, wait_for="ready"):
+        """`wait_for`: start() returns once /v2/health/{wait_for} answers 200 ("live" for a
+        server that is meant not to be ready)."""
         self.repository = str(repository)
         self.args = list(args)
         self.ready_timeout = ready_timeout
+        self.wait_for = wait_for
         self.proc = None
         self.log_path = None
         self.exit_code = None
@@ -105,7 +98,13 @@ class KilnServer:
             self.proc = subprocess.Popen(cmd, stdout=fd, stderr=subprocess.STDOUT)
             _RUNNING.add(self.proc)
             os.close(fd)
-            if self._wait_ready():
+            try:
+                up = self._wait_ready()
+            except BaseException:
+                self.proc.kill()
+                self.proc.wait()
+                raise
+            if up:
                 return self
             code = self.proc.poll()
             log = self.log()
@@ -115,6 +114,7 @@ class KilnServer:
                 raise RuntimeError(f"kiln serve not ready after {self.ready_timeout}s:\n{log}")
             if "in use" not in log.lower() or attempt == 2:
                 raise RuntimeError(f"kiln serve exited with {code}:\n{log}")
+            self.cleanup()
         return self
 
     @staticmethod
@@ -130,9 +130,8 @@ class KilnServer:
             if self.proc.poll() is not None:
                 return False
             try:
-                # Not strict: with --strict-readiness the models decide; the frontends are up
-                # once /v2/health/live answers, and the tests check readiness themselves.
-                status, _ = http_get(f"http://{self.http_url}/v2/health/live", timeout=1.0)
+                status, _ = http_get(f"http://{self.http_url}/v2/health/{self.wait_for}",
+                                     timeout=1.0)
                 if status == 200 and self._grpc_up():
                     return True
             except OSError:
@@ -241,6 +240,7 @@ class ServerTestCase:
     Subclasses set `server_args` and implement `build_repository(cls, repo)`."""
 
     server_args = ()
+    server_wait_for = "ready"  # or "live", for a server meant not to be ready
 
     @classmethod
     def setUpClass(cls):
@@ -248,7 +248,7 @@ class ServerTestCase:
         cls.repo = Path(cls.tmp) / "models"
         cls.repo.mkdir()
         cls.build_repository(cls.repo)
-        cls.server = KilnServer(cls.repo, *cls.server_args)
+        cls.server = KilnServer(cls.repo, *cls.server_args, wait_for=cls.server_wait_for)
         try:
             cls.server.start()
         except Exception:

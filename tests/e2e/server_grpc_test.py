@@ -1,18 +1,15 @@
 """Black-box tests of `kiln serve` over gRPC with the official Triton client library
-(tritonclient.grpc): the same API surface as server_http_test.py, plus streaming.
+(tritonclient.grpc): the same API surface as server_http_test.py, plus streaming. Model
+control, readiness and shutdown are in server_lifecycle_test.py.
 
     .venv/bin/python tests/e2e/server_grpc_test.py BUILD_DIR/tools/kiln/kiln
 """
-import json
 import os
 import queue
-import shutil
 import sys
-import tempfile
 import time
 import unittest
 from functools import partial
-from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kiln_server as ks  # noqa: E402
@@ -404,132 +401,6 @@ class GrpcTest(ks.ServerTestCase, unittest.TestCase):
         msg = self.assert_error(UNAVAILABLE, self.client.infer, "timeout_override",
                                 [tensor("INPUT0", np.zeros((1, 4), np.float32))], timeout=20000)
         self.assert_serving()
-
-
-class ExplicitModeGrpcTest(ks.ServerTestCase, unittest.TestCase):
-    server_args = ("--model-control-mode", "explicit")
-
-    @classmethod
-    def build_repository(cls, repo):
-        ks.add_identity(repo)
-        ks.add_tiny(repo, "deep_st", "bert_deep_st", ks.DEEP_ST_CONFIG)
-
-    def setUp(self):
-        self.client = grpcclient.InferenceServerClient(self.server.grpc_url)
-
-    def tearDown(self):
-        self.client.close()
-
-    def test_load_unload_and_override(self):
-        index = {m.name: m for m in self.client.get_model_repository_index().models}
-        self.assertEqual(set(index), {"identity", "deep_st"})
-        self.assertEqual(index["identity"].state, "")  # never loaded: no --load-model
-        self.assertFalse(self.client.is_model_ready("identity"))
-        self.client.load_model("identity")
-        self.assertTrue(self.client.is_model_ready("identity"))
-        x = np.arange(16, dtype=np.float32)
-        np.testing.assert_array_equal(
-            self.client.infer("identity", [tensor("INPUT0", x)]).as_numpy("OUTPUT0"), x)
-        config = {"backend": "identity", "max_batch_size": 2,
-                  "input": [{"name": "INPUT0", "data_type": "TYPE_INT64", "dims": [2]}]}
-        self.client.load_model("identity", config=json.dumps(config))
-        md = self.client.get_model_metadata("identity")
-        self.assertEqual([(t.datatype, list(t.shape)) for t in md.inputs], [("INT64", [-1, 2])])
-        y = np.array([[1, -1], [2**50, 3]], np.int64)
-        np.testing.assert_array_equal(
-            self.client.infer("identity", [tensor("INPUT0", y)]).as_numpy("OUTPUT0"), y)
-        self.client.unload_model("identity")
-        deadline = time.monotonic() + 10
-        while self.client.is_model_ready("identity") and time.monotonic() < deadline:
-            time.sleep(0.05)
-        self.assertFalse(self.client.is_model_ready("identity"))
-        index = {m.name: m for m in self.client.get_model_repository_index().models}
-        self.assertEqual(index["identity"].state, "UNAVAILABLE")
-        with self.assertRaises(InferenceServerException):
-            self.client.infer("identity", [tensor("INPUT0", y)])
-        with self.assertRaises(InferenceServerException) as cm:
-            self.client.load_model("no_such_model")
-        self.assertIn("no_such_model", cm.exception.message())
-
-
-class StrictReadinessGrpcTest(ks.ServerTestCase, unittest.TestCase):
-    """A model that failed to load keeps a strict server live but not ready."""
-    server_args = ("--exit-on-error", "false")
-
-    @classmethod
-    def build_repository(cls, repo):
-        ks.add_identity(repo)
-        ks.add_tiny(repo, "broken", "bert", 'backend: "kiln"\nmax_batch_size: 4\n'
-                    "sequence_batching { max_sequence_idle_microseconds: 1000 }\n")
-
-    def test_not_ready(self):
-        client = grpcclient.InferenceServerClient(self.server.grpc_url)
-        self.assertTrue(client.is_server_live())
-        self.assertFalse(client.is_server_ready())
-        self.assertTrue(client.is_model_ready("identity"))
-        self.assertFalse(client.is_model_ready("broken"))
-        broken = {m.name: m for m in client.get_model_repository_index().models}["broken"]
-        self.assertEqual(broken.state, "UNAVAILABLE")
-        self.assertIn("sequence_batching", broken.reason)
-        with self.assertRaises(InferenceServerException) as cm:
-            client.infer("broken", [tensor("input_ids", np.array([[2, 5]], np.int64))])
-        self.assertEqual(cm.exception.status(), UNAVAILABLE, cm.exception.message())
-        client.close()
-
-
-class GracefulShutdownGrpcTest(unittest.TestCase):
-    def test_sigterm_answers_in_flight_requests(self):
-        tmp = tempfile.mkdtemp(prefix="kiln_e2e_")
-        try:
-            repo = Path(tmp) / "models"
-            ks.add_tiny(repo, "seq_cls", "bert_seq_cls",
-                        'backend: "kiln"\nmax_batch_size: 16\n'
-                        "dynamic_batching { max_queue_delay_microseconds: 1500000 }\n")
-            server = ks.KilnServer(repo).start()
-            try:
-                self.run_shutdown(server)
-            finally:
-                code = server.stop()
-                log = server.log()
-                server.cleanup()
-            self.assertEqual(code, 0, log)
-            self.assertIn("every request answered", log)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-
-    def run_shutdown(self, server):
-        golden = ks.tiny_golden("bert_seq_cls")
-        client = grpcclient.InferenceServerClient(server.grpc_url)
-        results = queue.Queue()
-        n = 6
-        for k in range(n - 2):
-            client.async_infer("seq_cls", ids_inputs(golden, [k % 4]), partial(collect, results),
-                               request_id=str(k))
-        client.start_stream(callback=partial(collect, results))
-        for k in range(n - 2, n):
-            client.async_stream_infer("seq_cls", ids_inputs(golden, [k % 4]), request_id=str(k))
-        deadline = time.monotonic() + 5
-        while server.metric("nv_inference_pending_request_count", model="seq_cls") != n:
-            self.assertLess(time.monotonic(), deadline, "requests never arrived")
-            time.sleep(0.01)
-        server.terminate()
-        # Draining: not ready, new requests refused with UNAVAILABLE; queued ones answered.
-        deadline = time.monotonic() + 0.5
-        while client.is_server_ready():
-            self.assertLess(time.monotonic(), deadline, "still ready after SIGTERM")
-            time.sleep(0.01)
-        with self.assertRaises(InferenceServerException) as cm:
-            client.infer("seq_cls", ids_inputs(golden, [0]))
-        self.assertEqual(cm.exception.status(), UNAVAILABLE, cm.exception.message())
-        for _ in range(n):
-            result, error = results.get(timeout=30)
-            self.assertIsNone(error)
-            k = int(result.get_response().id)
-            self.assertLess(ks.rel_error(result.as_numpy("logits")[0], golden[f"logits.{k % 4}"]),
-                            1e-4)
-        client.stop_stream()
-        self.assertEqual(server.wait(30), 0)
-        client.close()
 
 
 if __name__ == "__main__":
