@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -12,6 +13,7 @@
 #include "kiln/status.h"
 #include "model/config.h"
 #include "model/weights.h"
+#include "quant/quant_params.h"
 
 namespace kiln::backend {
 
@@ -27,9 +29,19 @@ struct EncoderInputs {
   int64_t num_tokens = 0;
 };
 
+/// Called with the input of every linear layer during EncoderExecutor::run_observed: the
+/// activations [rows, cols] (float32, host memory) about to enter layer `layer`'s `site`.
+/// Calibration (ranges, histograms), SmoothQuant and SparseGPT collect their statistics here.
+using LinearObserver = std::function<void(int layer, quant::LinearSite site, const float* x,
+                                          int64_t rows, int64_t cols)>;
+
 /// Options for compiling a model on a device.
 struct ExecutorOptions {
+  /// Precision of every layer, unless `quant` says otherwise per layer.
   Precision precision = Precision::kF32;
+  /// Per-layer precisions and activation scales (from a plan); null = `precision` everywhere,
+  /// with dynamic per-token activation scales for kInt8.
+  std::shared_ptr<const quant::ModelQuant> quant;
   int num_threads = 0;   ///< CPU worker threads; 0 = all cores
   bool profile = false;  ///< accumulate per-op times (see EncoderExecutor::profile_report)
 };
@@ -50,6 +62,13 @@ class EncoderExecutor {
   /// Runs embeddings and all layers; writes the last hidden states [num_tokens, hidden] as
   /// float32 to host memory `hidden`. Inputs must be validated by the caller.
   virtual Status run(const EncoderInputs& inputs, float* hidden) const = 0;
+  /// run(), calling `observer` with the input of every linear layer. Devices that cannot
+  /// observe answer Unimplemented; the CPU FP32 executor can.
+  virtual Status run_observed(const EncoderInputs& inputs, float* hidden,
+                              const LinearObserver& observer) const {
+    (void)inputs, (void)hidden, (void)observer;
+    return unimplemented("this device cannot observe activations");
+  }
   /// The compiled layers, for inspection.
   virtual std::vector<LayerReport> describe() const = 0;
   /// Time per op since load, when compiled with ExecutorOptions::profile.

@@ -41,7 +41,12 @@ bool parse_dtype(std::string_view name, DType* out) {
 }
 
 std::string_view precision_name(Precision precision) {
-  return precision == Precision::kF32 ? "fp32" : "bf16";
+  switch (precision) {
+    case Precision::kF32: return "fp32";
+    case Precision::kBF16: return "bf16";
+    case Precision::kInt8: return "int8";
+  }
+  return "fp32";
 }
 
 bool parse_precision(std::string_view name, Precision* out) {
@@ -51,6 +56,10 @@ bool parse_precision(std::string_view name, Precision* out) {
   }
   if (name == "bf16" || name == "bfloat16") {
     *out = Precision::kBF16;
+    return true;
+  }
+  if (name == "int8") {
+    *out = Precision::kInt8;
     return true;
   }
   return false;

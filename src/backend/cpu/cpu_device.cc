@@ -15,6 +15,7 @@ class CpuDevice final : public Device {
     // BF16 GEMMs run on any AVX-512 CPU (oneDNN emulates without AVX512_BF16), but only
     // AVX512_BF16 makes them fast; the portable kernels support FP32 only.
     if (precision == Precision::kF32) return true;
+    if (precision == Precision::kInt8) return false;  // INT8 kernels: issue `kiln build`
     return cpu_features().avx512_bf16 && active_isa() == Isa::kAvx512;
   }
 
@@ -24,7 +25,9 @@ class CpuDevice final : public Device {
     for (Op op : {Op::kEmbedding, Op::kLinear, Op::kAttention, Op::kLayerNorm}) {
       if (!supports(op, options.precision)) {
         return unimplemented("cpu: precision " + std::string(precision_name(options.precision)) +
-                             " needs a CPU with AVX512_BF16");
+                             (options.precision == Precision::kInt8
+                                  ? " is not implemented yet"
+                                  : " needs a CPU with AVX512_BF16"));
       }
     }
     KILN_ASSIGN_OR_RETURN(auto enc, CpuEncoder::create(config, std::move(weights), options));
