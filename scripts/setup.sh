@@ -15,7 +15,7 @@ APT_PACKAGES=(
   libdnnl-dev libutf8proc-dev rapidjson-dev libcli11-dev libgtest-dev libgmock-dev
   libbenchmark-dev wordnet-base dict-gcide python3-venv
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc libboost-dev prometheus
-  libb64-0d unzip
+  libb64-0d unzip libxxhash-dev
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -86,3 +86,6 @@ LD_LIBRARY_PATH="$cudart\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}" exec "$(pwd)/$p
 WRAP
   chmod +x .venv/bin/perf_analyzer
 fi
+
+# Held-out evaluation and calibration sets for `kiln eval` / `kiln build` (from ../shared/data).
+bash scripts/prepare_eval_data.sh || echo "setup: no evaluation data (../shared/data); kiln eval and calibration need it"

@@ -18,12 +18,14 @@ std::string_view dtype_name(DType dtype);
 bool parse_dtype(std::string_view name, DType* out);
 
 /// Compute precision of an engine or of one layer: weights are converted to it at load. kInt8
-/// is symmetric per-output-channel int8 weights with int8 activations (see quant/).
-enum class Precision { kF32, kBF16, kInt8 };
+/// is symmetric per-output-channel int8 weights with int8 activations (see quant/). kF16 is
+/// IEEE half with float accumulation (GPU devices). New values go last: plans store the number.
+enum class Precision { kF32, kBF16, kInt8, kF16 };
 
-/// "fp32", "bf16" or "int8".
+/// "fp32", "bf16", "int8" or "fp16".
 std::string_view precision_name(Precision precision);
-/// Parses "fp32"/"f32"/"float32", "bf16"/"bfloat16" or "int8"; false when unknown.
+/// Parses "fp32"/"f32"/"float32", "bf16"/"bfloat16", "int8" or "fp16"/"f16"/"float16"; false
+/// when unknown.
 bool parse_precision(std::string_view name, Precision* out);
 
 }  // namespace kiln

@@ -16,7 +16,7 @@ namespace kiln {
 /// How to load a model.
 struct EngineOptions {
   std::string device = "cpu";             ///< registered device name
-  Precision precision = Precision::kF32;  ///< weights are converted at load
+  Precision precision = Precision::kF32;  ///< weights are converted at load (not for plans)
   int num_threads = 0;                    ///< CPU threads per forward pass; 0 = all cores
   bool profile = false;                   ///< time each op (see Engine::profile_report)
 };
@@ -57,8 +57,12 @@ class Engine {
  public:
   virtual ~Engine() = default;
   /// Loads a Hugging Face model directory (config.json, model.safetensors, optional tokenizer
-  /// files and sentence-transformers pooling files).
-  static Result<std::unique_ptr<Engine>> load(const std::string& model_dir,
+  /// files and sentence-transformers pooling files), or a plan file written by `kiln build`
+  /// (a file starting with "KILNPLAN"). A plan's layer precisions and quantization take
+  /// precedence over `options.precision` (options() reports the plan's); its backend must be
+  /// `options.device`. A plan built for another machine or kiln is FailedPrecondition naming
+  /// what differs; a corrupt one is DataLoss.
+  static Result<std::unique_ptr<Engine>> load(const std::string& path,
                                               const EngineOptions& options);
 
   /// What was loaded.

@@ -2,6 +2,8 @@
 // encoder stack on ragged batches. Devices are found by name in one registry (registry.cc).
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -35,6 +37,37 @@ struct EncoderInputs {
 using LinearObserver = std::function<void(int layer, quant::LinearSite site, const float* x,
                                           int64_t rows, int64_t cols)>;
 
+/// A weight in a device's own packed layout, as a plan file stores it so that loading uses it
+/// in place instead of packing again.
+struct PackedWeight {
+  const void* data = nullptr;
+  size_t bytes = 0;
+  std::string layout;  ///< the device's fingerprint of the layout; compile() checks it
+};
+
+/// Packed weights of every linear layer: [layer][site].
+using PackedLinears = std::vector<std::array<PackedWeight, quant::kLinearSites>>;
+
+/// Weights a device uses in place from memory it does not own (a mapped plan file).
+struct PrebuiltWeights {
+  std::shared_ptr<const void> owner;  ///< keeps that memory alive while an executor uses it
+  /// Embedding tables; when `word_embeddings` is set all three come from here (and the
+  /// EncoderWeights tables are ignored); `type_embeddings` is null when the model has none.
+  const float* word_embeddings = nullptr;      ///< [vocab, H]
+  const float* position_embeddings = nullptr;  ///< [max_positions, H]
+  const float* type_embeddings = nullptr;      ///< [type_vocab, H]
+  /// Linear weights in the device's layout; a layer or entry without data is packed from the
+  /// EncoderWeights as usual.
+  PackedLinears linears;
+};
+
+/// What a model compiled on a device depends on, as a plan file's header records it.
+struct DeviceTarget {
+  std::vector<std::string> features;          ///< the layers' kernels need, e.g. avx512_bf16
+  std::vector<std::string> packing_features;  ///< pre-packed weights need too, e.g. avx512
+  std::string packing_library;                ///< packed layouts belong to, "onednn 2.6.3"
+};
+
 /// Options for compiling a model on a device.
 struct ExecutorOptions {
   /// Precision of every layer, unless `quant` says otherwise per layer.
@@ -42,6 +75,8 @@ struct ExecutorOptions {
   /// Per-layer precisions and activation scales (from a plan); null = `precision` everywhere,
   /// with dynamic per-token activation scales for kInt8.
   std::shared_ptr<const quant::ModelQuant> quant;
+  /// Weights used in place (a plan file's), null = everything from EncoderWeights.
+  std::shared_ptr<const PrebuiltWeights> prebuilt;
   int num_threads = 0;   ///< CPU worker threads; 0 = all cores
   bool profile = false;  ///< accumulate per-op times (see EncoderExecutor::profile_report)
 };
@@ -69,6 +104,9 @@ class EncoderExecutor {
     (void)inputs, (void)hidden, (void)observer;
     return unimplemented("this device cannot observe activations");
   }
+  /// Every linear layer's packed weights, for a plan file; valid while the executor lives.
+  /// Empty when the device keeps no reusable packed form.
+  virtual PackedLinears packed_linears() const { return {}; }
   /// The compiled layers, for inspection.
   virtual std::vector<LayerReport> describe() const = 0;
   /// Time per op since load, when compiled with ExecutorOptions::profile.
@@ -83,6 +121,13 @@ class Device {
   virtual std::string_view name() const = 0;
   /// Whether `op` runs at `precision` on this device (on this machine).
   virtual bool supports(Op op, Precision precision) const = 0;
+  /// Features of this machine that kernels use (what a plan's features are checked against).
+  virtual std::vector<std::string> features() const { return {}; }
+  /// What a model compiled here with layers at `precision` depends on.
+  virtual DeviceTarget target(Precision precision) const {
+    (void)precision;
+    return {};
+  }
   /// Packs the weights into the device's formats; takes them so that tables the device uses
   /// as they are (embeddings) move instead of being copied.
   virtual Result<std::unique_ptr<EncoderExecutor>> compile(

@@ -4,6 +4,9 @@
 
 #include "backend/cpu/cpu_device.h"
 #include "backend/device.h"
+#ifdef KILN_WITH_CUDA
+#include "backend/cuda/cuda_device.h"
+#endif
 
 namespace kiln::backend {
 
@@ -18,6 +21,9 @@ const std::vector<std::unique_ptr<Device>>& devices() {
   static const auto* all = [] {
     const Entry kEntries[] = {
         {"cpu", cpu::make_cpu_device},
+#ifdef KILN_WITH_CUDA
+        {"cuda", cuda::make_cuda_device},
+#endif
     };
     auto* list = new std::vector<std::unique_ptr<Device>>();
     for (const auto& e : kEntries) list->push_back(e.make());

@@ -45,6 +45,7 @@ std::string_view precision_name(Precision precision) {
     case Precision::kF32: return "fp32";
     case Precision::kBF16: return "bf16";
     case Precision::kInt8: return "int8";
+    case Precision::kF16: return "fp16";
   }
   return "fp32";
 }
@@ -60,6 +61,10 @@ bool parse_precision(std::string_view name, Precision* out) {
   }
   if (name == "int8") {
     *out = Precision::kInt8;
+    return true;
+  }
+  if (name == "fp16" || name == "f16" || name == "float16") {
+    *out = Precision::kF16;
     return true;
   }
   return false;

@@ -8,6 +8,7 @@
 #include "model/config.h"
 #include "model/safetensors.h"
 #include "model/weights.h"
+#include "plan/plan_loader.h"
 #include "runtime/heads.h"
 
 namespace kiln {
@@ -108,8 +109,14 @@ class EngineImpl final : public Engine {
 
   std::vector<std::string> profile_report() const override { return executor_->profile_report(); }
 
-  Status load(const std::string& dir, const EngineOptions& options) {
+  Status load(const std::string& path, const EngineOptions& options) {
     options_ = options;
+    KILN_ASSIGN_OR_RETURN(const backend::Device* device, backend::find_device(options.device));
+    if (plan::is_plan_file(path)) return load_plan(path, *device);
+    if (core::file_exists(path)) {
+      return invalid_argument(path + " is neither a model directory nor a kiln plan");
+    }
+    const std::string& dir = path;
     KILN_ASSIGN_OR_RETURN(auto config_text, core::read_file(dir + "/config.json"));
     KILN_ASSIGN_OR_RETURN(config_, model::parse_config(config_text));
     if (core::file_exists(dir + "/tokenizer.json") || core::file_exists(dir + "/vocab.txt")) {
@@ -121,13 +128,34 @@ class EngineImpl final : public Engine {
     if (!weights.ok()) return weights.status().with_context(dir + "/model.safetensors");
     info_.num_parameters = weights->num_parameters;
     head_ = std::move(weights->head);  // heads run on the host; the device takes the rest
-    KILN_ASSIGN_OR_RETURN(const backend::Device* device, backend::find_device(options.device));
     backend::ExecutorOptions eo;
     eo.precision = options.precision;
-    eo.num_threads = options.num_threads;
-    eo.profile = options.profile;
-    KILN_ASSIGN_OR_RETURN(executor_, device->compile(config_, std::move(weights).value(), eo));
+    return compile(*device, std::move(weights).value(), std::move(eo));
+  }
 
+  // A plan: its precision and quantization replace options_.precision; the device uses its
+  // embedding tables and packed weights in place from the mapping.
+  Status load_plan(const std::string& path, const backend::Device& device) {
+    KILN_ASSIGN_OR_RETURN(auto plan, plan::load_plan(path, device));
+    config_ = std::move(plan.config);
+    tokenizer_ = std::move(plan.tokenizer);
+    info_.pooling = plan.model.pooling;
+    info_.num_parameters = plan.model.num_parameters;
+    head_ = std::move(plan.weights.head);
+    options_.precision = plan.quant.precision;
+    backend::ExecutorOptions eo;
+    eo.precision = plan.quant.precision;
+    eo.quant = std::make_shared<const quant::ModelQuant>(std::move(plan.quant.quant));
+    eo.prebuilt = std::move(plan.prebuilt);
+    Status s = compile(device, std::move(plan.weights), std::move(eo));
+    return s.ok() ? s : s.with_context(path);
+  }
+
+  Status compile(const backend::Device& device, model::EncoderWeights weights,
+                 backend::ExecutorOptions eo) {
+    eo.num_threads = options_.num_threads;
+    eo.profile = options_.profile;
+    KILN_ASSIGN_OR_RETURN(executor_, device.compile(config_, std::move(weights), eo));
     info_.architecture = config_.architecture;
     info_.task = config_.task;
     info_.hf_class = config_.hf_class;
@@ -187,10 +215,10 @@ class EngineImpl final : public Engine {
 
 }  // namespace
 
-Result<std::unique_ptr<Engine>> Engine::load(const std::string& model_dir,
+Result<std::unique_ptr<Engine>> Engine::load(const std::string& path,
                                              const EngineOptions& options) {
   auto engine = std::make_unique<EngineImpl>();
-  KILN_RETURN_IF_ERROR(engine->load(model_dir, options));
+  KILN_RETURN_IF_ERROR(engine->load(path, options));
   return std::unique_ptr<Engine>(std::move(engine));
 }
 

@@ -2,6 +2,7 @@
 #include <array>
 
 #include "core/mapped_file.h"
+#include "plan/plan_file.h"
 #include "server/backend_factories.h"
 
 namespace kiln::server {
@@ -26,13 +27,21 @@ Result<std::unique_ptr<ModelBackend>> create_backend(const BackendContext& conte
   std::string name = config->backend();
   if (name.empty() && !config->platform().empty()) name = config->platform();
   if (name.empty()) {
-    // Auto-complete as Triton does from the model files: a Hugging Face directory is ours.
-    if (core::file_exists(context.version_path + "/config.json")) name = "kiln";
+    // Auto-complete as Triton does from the model files: a Hugging Face directory or a plan
+    // written by `kiln build` is ours.
+    const std::string& v = context.version_path;
+    const std::string& file = config->default_model_filename();
+    if (core::file_exists(v + "/config.json") ||
+        core::file_exists(v + "/" + plan::kDefaultFileName) ||
+        (!file.empty() && (plan::is_plan_file(v + "/" + file) ||
+                           core::file_exists(v + "/" + file + "/config.json")))) {
+      name = "kiln";
+    }
   }
   if (name.empty()) {
     return invalid_argument("model '" + context.model_name +
                             "': config.pbtxt names no backend and version folder '" +
-                            context.version_path + "' holds no config.json");
+                            context.version_path + "' holds no config.json or model.plan");
   }
   for (const BackendRow& row : kBackends) {
     if (row.name == name) {

@@ -6,6 +6,8 @@
 #include <cstring>
 #include <thread>
 
+#include "core/mapped_file.h"
+#include "plan/plan_format.h"
 #include "server/backend_factories.h"
 #include "server/model_config.h"
 #include "server/tensor_checks.h"
@@ -110,10 +112,15 @@ Status check_declared(const Engine& engine, const inference::ModelConfig& c) {
 
 Result<std::unique_ptr<ModelBackend>> create_encoder_backend(const BackendContext& context,
                                                              inference::ModelConfig* config) {
+  // The version folder is a Hugging Face directory, or holds a plan file (`kiln build`):
+  // default_model_filename names it, else "model.plan" as for TensorRT.
   std::string dir = context.version_path;
   if (!config->default_model_filename().empty()) {
     dir += "/" + config->default_model_filename();
+  } else if (core::file_exists(dir + "/" + plan::kDefaultFileName)) {
+    dir += std::string("/") + plan::kDefaultFileName;
   }
+  // A plan's own precision applies; the parameter is for Hugging Face directories.
   EngineOptions options;
   options.num_threads = context.num_threads;
   const std::string precision = config_parameter(*config, "precision", "fp32");

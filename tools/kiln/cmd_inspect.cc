@@ -1,14 +1,17 @@
 // `kiln inspect DIR`: architecture, shapes, tensor dtypes, tokenizer and pooling of a model
-// directory; --layers also compiles it and lists each layer's kernel and size.
+// directory; --layers also compiles it and lists each layer's kernel and size. A plan file is
+// described by inspect_plan.cc.
 #include <cstdio>
 #include <map>
 #include <string>
 
 #include "commands.h"
 #include "core/mapped_file.h"
+#include "inspect_plan.h"
 #include "model/config.h"
 #include "model/safetensors.h"
 #include "options.h"
+#include "plan/plan_file.h"
 
 namespace kiln::cli {
 
@@ -22,6 +25,7 @@ struct InspectFlags {
 };
 
 int run(const InspectFlags& f) {
+  if (plan::is_plan_file(f.dir)) return inspect_plan(f.dir, f.tensors, f.engine);
   auto text = core::read_file(f.dir + "/config.json");
   if (!text.ok()) return fail(text.status());
   auto config = model::parse_config(*text);
@@ -92,8 +96,8 @@ int run(const InspectFlags& f) {
 
 void register_inspect(CLI::App& app, Runner* runner) {
   auto flags = std::make_shared<InspectFlags>();
-  CLI::App* cmd = app.add_subcommand("inspect", "Describe a model directory");
-  cmd->add_option("dir", flags->dir, "Hugging Face model directory")->required();
+  CLI::App* cmd = app.add_subcommand("inspect", "Describe a model directory or plan file");
+  cmd->add_option("path", flags->dir, "Hugging Face model directory or kiln plan")->required();
   cmd->add_flag("--tensors", flags->tensors, "List every tensor with shape and dtype");
   cmd->add_flag("--layers", flags->layers, "Compile and list layers with kernels and sizes");
   flags->engine.add_to(cmd);

@@ -13,8 +13,12 @@ using Runner = std::function<int()>;
 
 /// `kiln infer`: run a model on texts, JSON lines out.
 void register_infer(CLI::App& app, Runner* runner);
-/// `kiln inspect`: describe a model directory.
+/// `kiln inspect`: describe a model directory or a plan file.
 void register_inspect(CLI::App& app, Runner* runner);
+/// `kiln build`: compile a model directory into a plan file.
+void register_build(CLI::App& app, Runner* runner);
+/// `kiln eval`: accuracy of an optimized model against its FP32 reference on held-out data.
+void register_eval(CLI::App& app, Runner* runner);
 /// `kiln bench`: throughput and latency over a batch x sequence-length grid.
 void register_bench(CLI::App& app, Runner* runner);
 /// `kiln serve`: the Triton-compatible inference server.

@@ -9,6 +9,8 @@ int main(int argc, char** argv) {
   kiln::cli::Runner runner;
   kiln::cli::register_infer(app, &runner);
   kiln::cli::register_inspect(app, &runner);
+  kiln::cli::register_build(app, &runner);
+  kiln::cli::register_eval(app, &runner);
   kiln::cli::register_bench(app, &runner);
   kiln::cli::register_serve(app, &runner);
   CLI11_PARSE(app, argc, argv);

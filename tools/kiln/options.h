@@ -18,7 +18,7 @@ struct EngineFlags {
 
   void add_to(CLI::App* cmd) {
     cmd->add_option("--device", device, "Device to run on")->capture_default_str();
-    cmd->add_option("--precision", precision, "fp32 or bf16 (weights converted at load)")
+    cmd->add_option("--precision", precision, "fp32, bf16 or int8 (weights converted at load)")
         ->capture_default_str();
     cmd->add_option("--threads", threads, "CPU threads per forward pass (0 = all cores)")
         ->capture_default_str();
@@ -29,7 +29,7 @@ struct EngineFlags {
     out->device = device;
     out->num_threads = threads;
     if (!parse_precision(precision, &out->precision)) {
-      std::fprintf(stderr, "error: unknown precision \"%s\" (fp32, bf16)\n", precision.c_str());
+      std::fprintf(stderr, "error: unknown precision \"%s\" (fp32, bf16, int8)\n", precision.c_str());
       return false;
     }
     return true;

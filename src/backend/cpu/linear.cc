@@ -2,9 +2,13 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <cstdio>
+#include <unordered_map>
 #include <vector>
 
 #include "backend/cpu/layer_norm.h"
+#include "backend/cpu/linear_int8.h"
+#include "backend/cpu/onednn_util.h"
 
 namespace kiln::backend::cpu {
 
@@ -13,31 +17,6 @@ namespace {
 using dnnl::memory;
 using tag = memory::format_tag;
 using dt = memory::data_type;
-
-dnnl::engine& cpu_engine() {
-  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
-
-dnnl::algorithm to_algorithm(Epilogue e) {
-  switch (e) {
-    case Epilogue::kGeluErf:
-      return dnnl::algorithm::eltwise_gelu_erf;
-    case Epilogue::kGeluTanh:
-      return dnnl::algorithm::eltwise_gelu_tanh;
-    case Epilogue::kTanh:
-      return dnnl::algorithm::eltwise_tanh;
-    case Epilogue::kRelu:
-      return dnnl::algorithm::eltwise_relu;
-    case Epilogue::kNone:
-      break;
-  }
-  return dnnl::algorithm::undef;
-}
-
-// Primitives are cached per row count; ragged batches produce many distinct counts, so the
-// cache is bounded (cleared when full; creating a matmul primitive costs tens of microseconds).
-constexpr size_t kMaxCachedShapes = 512;
 
 }  // namespace
 
@@ -69,11 +48,9 @@ struct Linear::Impl {
 Linear::Linear(const LinearSpec& spec) : spec_(spec), impl_(std::make_unique<Impl>()) {}
 Linear::~Linear() = default;
 
-Result<std::unique_ptr<Linear>> Linear::create(const float* weight, const float* bias,
-                                               const LinearSpec& spec) {
-  if (spec.out <= 0 || spec.in <= 0) return invalid_argument("linear: empty weight");
-  std::unique_ptr<Linear> lin(new Linear(spec));
-  Impl& im = *lin->impl_;
+Status Linear::prepare(const float* bias) {
+  const LinearSpec& spec = spec_;
+  Impl& im = *impl_;
   const bool bf16 = spec.precision == Precision::kBF16;
   im.act_type = bf16 ? dt::bf16 : dt::f32;
   im.out_type = spec.bf16_output ? dt::bf16 : dt::f32;
@@ -94,11 +71,30 @@ Result<std::unique_ptr<Linear>> Linear::create(const float* weight, const float*
     const auto pd = im.make_pd(1, any_md, spec);
     im.weight_md = pd.weights_desc();
     im.kernel = pd.impl_info_str();
+    im.bias = memory({{1, spec.out}, dt::f32, tag::ab}, cpu_engine());
+    auto* b = static_cast<float*>(im.bias.get_data_handle());
+    for (int64_t i = 0; i < spec.out; ++i) b[i] = bias != nullptr ? bias[i] : 0.0f;
+  } catch (const dnnl::error& e) {
+    return internal_error(std::string("oneDNN: cannot build linear layer: ") + e.what());
+  }
+  return ok_status();
+}
 
+Result<std::unique_ptr<Linear>> Linear::create(const float* weight, const float* bias,
+                                               const LinearSpec& spec) {
+  if (spec.out <= 0 || spec.in <= 0) return invalid_argument("linear: empty weight");
+  std::unique_ptr<Linear> lin(new Linear(spec));
+  if (spec.precision == Precision::kInt8) {
+    KILN_ASSIGN_OR_RETURN(lin->int8_, Int8Linear::create(weight, bias, spec));
+    return lin;
+  }
+  KILN_RETURN_IF_ERROR(lin->prepare(bias));
+  Impl& im = *lin->impl_;
+  try {
     // PyTorch's [out, in] row-major is the [in, out] matrix in "ba" order.
     std::vector<uint16_t> w16;
     memory plain;
-    if (bf16) {
+    if (spec.precision == Precision::kBF16) {
       w16.resize(static_cast<size_t>(spec.out * spec.in));
       convert_to_bf16(weight, spec.out * spec.in, w16.data());
       plain = memory({{spec.in, spec.out}, dt::bf16, tag::ba}, cpu_engine(), w16.data());
@@ -110,18 +106,44 @@ Result<std::unique_ptr<Linear>> Linear::create(const float* weight, const float*
     dnnl::stream stream(cpu_engine());
     dnnl::reorder(plain, im.weights).execute(stream, plain, im.weights);
     stream.wait();
-
-    im.bias = memory({{1, spec.out}, dt::f32, tag::ab}, cpu_engine());
-    auto* b = static_cast<float*>(im.bias.get_data_handle());
-    for (int64_t i = 0; i < spec.out; ++i) b[i] = bias != nullptr ? bias[i] : 0.0f;
   } catch (const dnnl::error& e) {
     return internal_error(std::string("oneDNN: cannot build linear layer: ") + e.what());
   }
   return lin;
 }
 
+Result<std::unique_ptr<Linear>> Linear::from_packed(const void* packed, size_t bytes,
+                                                    std::string_view layout, const float* bias,
+                                                    const LinearSpec& spec) {
+  if (spec.out <= 0 || spec.in <= 0) return invalid_argument("linear: empty weight");
+  std::unique_ptr<Linear> lin(new Linear(spec));
+  if (spec.precision == Precision::kInt8) {
+    KILN_ASSIGN_OR_RETURN(lin->int8_, Int8Linear::adopt(packed, bytes, bias, spec));
+    if (layout != lin->layout()) {
+      return failed_precondition("packed weights are in layout \"" + std::string(layout) +
+                                 "\" but this machine's kernel wants \"" + lin->layout() + "\"");
+    }
+    return lin;
+  }
+  KILN_RETURN_IF_ERROR(lin->prepare(bias));
+  Impl& im = *lin->impl_;
+  const std::string here = lin->layout();
+  if (layout != here || bytes != im.weight_md.get_size()) {
+    return failed_precondition("packed weights are in layout \"" + std::string(layout) +
+                               "\" but this machine's kernel wants \"" + here + "\"");
+  }
+  try {
+    // oneDNN only reads weights: the read-only mapping is used in place.
+    im.weights = memory(im.weight_md, cpu_engine(), const_cast<void*>(packed));
+  } catch (const dnnl::error& e) {
+    return internal_error(std::string("oneDNN: cannot adopt packed weights: ") + e.what());
+  }
+  return lin;
+}
+
 Status Linear::run(const void* x, int64_t rows, void* y) const {
   if (rows == 0) return ok_status();
+  if (int8_ != nullptr) return int8_->run(x, rows, y);
   Impl& im = *impl_;
   try {
     std::shared_ptr<const Impl::Entry> entry;
@@ -159,8 +181,67 @@ Status Linear::run(const void* x, int64_t rows, void* y) const {
   return ok_status();
 }
 
-size_t Linear::weight_bytes() const { return impl_->weight_md.get_size(); }
+Status Linear::run_quantized_output(const void* x, int64_t rows, const Linear& next,
+                                    QuantizedRows out) const {
+  if (int8_ == nullptr || next.int8_ == nullptr) {
+    return invalid_argument("linear: quantized hand-over needs two int8 layers");
+  }
+  return int8_->run_quantized_output(x, rows, *next.int8_, out);
+}
 
-std::string Linear::kernel_name() const { return impl_->kernel; }
+Status Linear::run_quantized_input(QuantizedRows x, int64_t rows, void* y) const {
+  if (int8_ == nullptr) return invalid_argument("linear: quantized input needs an int8 layer");
+  return int8_->run_quantized_input(x, rows, y);
+}
+
+size_t Linear::weight_bytes() const {
+  return int8_ != nullptr ? int8_->weight_bytes() : impl_->weight_md.get_size();
+}
+
+std::string Linear::kernel_name() const {
+  return int8_ != nullptr ? int8_->kernel_name() : impl_->kernel;
+}
+
+const void* Linear::packed_weights() const {
+  return int8_ != nullptr ? int8_->packed_weights() : impl_->weights.get_data_handle();
+}
+
+std::string Linear::packing_library() {
+  const dnnl_version_t* v = dnnl_version();
+  return "onednn " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
+         std::to_string(v->patch);
+}
+
+std::string Linear::layout() const {
+  // oneDNN 2.x exposes the descriptor as a plain struct; its blocking fields (not its padding
+  // bytes) decide where every weight lives.
+  const dnnl_memory_desc_t& md = (int8_ != nullptr ? int8_->weight_md() : impl_->weight_md).data;
+  uint64_t h = 1469598103934665603ull;  // FNV-1a
+  auto mix = [&h](int64_t v) {
+    for (int i = 0; i < 8; ++i)
+      h = (h ^ ((static_cast<uint64_t>(v) >> (8 * i)) & 0xff)) * 1099511628211ull;
+  };
+  mix(md.ndims);
+  mix(md.data_type);
+  mix(md.format_kind);
+  mix(md.offset0);
+  mix(md.extra.flags);
+  mix(md.extra.compensation_mask);
+  const auto& blk = md.format_desc.blocking;
+  for (int i = 0; i < md.ndims; ++i) {
+    mix(md.dims[i]);
+    mix(md.padded_dims[i]);
+    mix(blk.strides[i]);
+  }
+  mix(blk.inner_nblks);
+  for (int i = 0; i < blk.inner_nblks; ++i) {
+    mix(blk.inner_blks[i]);
+    mix(blk.inner_idxs[i]);
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(h));
+  return packing_library() + " " + kernel_name() + " " + std::to_string(spec_.in) + "x" +
+         std::to_string(spec_.out) + " " + hex;
+}
 
 }  // namespace kiln::backend::cpu

@@ -1,0 +1,272 @@
+// Flash-style attention on tensor cores for packed ragged batches. A block of 4 warps takes 64
+// queries of one (sequence, head); each warp owns 16 query rows. Key/value tiles of 64 rows are
+// copied to shared memory with cp.async (zero-filled past the sequence), S = Q K^T and O += P V
+// run on mma.sync m16n8k16 with float accumulators, and the softmax is online, in float, in the
+// log2 domain. Rows are padded by 16 bytes so ldmatrix reads are free of bank conflicts.
+#include <cmath>
+#include <tuple>
+
+#include "backend/cuda/attention.h"
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/device_util.cuh"
+
+namespace kiln::backend::cuda {
+
+namespace {
+
+constexpr int kBlockM = 64;  // queries per block
+constexpr int kBlockN = 64;  // keys per tile
+constexpr int kThreads = 128;
+constexpr int kPad = 8;  // elements of padding per shared-memory row
+
+__device__ __forceinline__ uint32_t smem_u32(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// 16 bytes global -> shared, asynchronously; zero-fills instead when !valid.
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(smem)), "l"(gmem),
+               "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int kPending>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
+}
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_u32(p)));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_u32(p)));
+}
+
+// c += a (16x16, row) * b (16x8, col).
+template <typename T>
+__device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
+                                         uint32_t b1) {
+  if constexpr (std::is_same_v<T, __half>) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+        "{%8, %9}, {%0, %1, %2, %3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  } else {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+        "{%8, %9}, {%0, %1, %2, %3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+}
+
+// Copies kRows rows of head_dim D (row `stride` elements apart in global memory) to shared
+// memory rows of D + kPad; rows at or past `valid_rows` become zeros.
+template <typename T, int D, int kRows>
+__device__ __forceinline__ void load_tile(T* smem, const T* src, int64_t stride, int valid_rows) {
+  constexpr int kChunks = D / 8;  // 16-byte pieces per row
+#pragma unroll
+  for (int i = threadIdx.x; i < kRows * kChunks; i += kThreads) {
+    const int r = i / kChunks, c = (i % kChunks) * 8;
+    const bool valid = r < valid_rows;
+    cp_async16(smem + r * (D + kPad) + c, valid ? src + r * stride + c : src, valid);
+  }
+}
+
+template <typename T, int D>
+__global__ void __launch_bounds__(kThreads)
+    attention_mma_kernel(const T* __restrict__ qkv, const int32_t* __restrict__ cu, int hidden,
+                         float scale_log2, T* __restrict__ ctx) {
+  constexpr int kLd = D + kPad;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  T* qs = reinterpret_cast<T*>(smem_raw);
+  T* ks = qs + kBlockM * kLd;
+  T* vs = ks + kBlockN * kLd;
+
+  const int s = blockIdx.y, h = blockIdx.z;
+  const int start = cu[s], len = cu[s + 1] - start;
+  const int q0 = blockIdx.x * kBlockM;
+  if (q0 >= len) return;  // the whole block leaves together
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int g = lane / 4, t4 = lane % 4;  // mma fragment row group and column pair
+  const int64_t stride = 3 * static_cast<int64_t>(hidden);
+  const T* kbase = qkv + start * stride + hidden + h * D;
+  const T* vbase = kbase + hidden;
+
+  load_tile<T, D, kBlockM>(qs, qkv + (start + q0) * stride + h * D, stride, len - q0);
+  cp_async_commit();
+
+  uint32_t qf[D / 16][4];
+  float o[D / 8][4];
+#pragma unroll
+  for (int i = 0; i < D / 8; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
+  float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.0f, 0.0f};
+
+  const int num_tiles = (len + kBlockN - 1) / kBlockN;
+  for (int tile = 0; tile < num_tiles; ++tile) {
+    const int k0 = tile * kBlockN;
+    if (tile > 0) __syncthreads();  // every warp is done with the previous K and V tiles
+    load_tile<T, D, kBlockN>(ks, kbase + k0 * stride, stride, len - k0);
+    cp_async_commit();
+    load_tile<T, D, kBlockN>(vs, vbase + k0 * stride, stride, len - k0);
+    cp_async_commit();
+    cp_async_wait<1>();  // Q and K are in (V may still be landing)
+    __syncthreads();
+    if (tile == 0) {
+#pragma unroll
+      for (int kk = 0; kk < D / 16; ++kk) {
+        ldmatrix_x4(qf[kk], qs + (warp * 16 + (lane & 15)) * kLd + kk * 16 + (lane >> 4) * 8);
+      }
+    }
+
+    // S = Q K^T for this warp's 16 rows and the tile's 64 keys.
+    float sc[kBlockN / 8][4];
+#pragma unroll
+    for (int j = 0; j < kBlockN / 8; ++j) sc[j][0] = sc[j][1] = sc[j][2] = sc[j][3] = 0.0f;
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+#pragma unroll
+      for (int nt = 0; nt < kBlockN / 16; ++nt) {
+        uint32_t b[4];
+        ldmatrix_x4(b, ks + (nt * 16 + (lane >> 4) * 8 + (lane & 7)) * kLd + kk * 16 +
+                           ((lane >> 3) & 1) * 8);
+        mma16816<T>(sc[2 * nt], qf[kk], b[0], b[1]);
+        mma16816<T>(sc[2 * nt + 1], qf[kk], b[2], b[3]);
+      }
+    }
+
+    // Online softmax; c0, c1 belong to row g, c2, c3 to row g + 8.
+    const bool ragged = k0 + kBlockN > len;
+    float tile_max[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int j = 0; j < kBlockN / 8; ++j) {
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        float v = sc[j][c] * scale_log2;
+        if (ragged && k0 + j * 8 + 2 * t4 + (c & 1) >= len) v = -INFINITY;
+        sc[j][c] = v;
+        tile_max[c / 2] = fmaxf(tile_max[c / 2], v);
+      }
+    }
+    float corr[2];
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 1));
+      tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 2));
+      // Key k0 < len is always valid, so the new maximum is finite.
+      const float m_new = fmaxf(row_max[r], tile_max[r]);
+      corr[r] = exp2f(row_max[r] - m_new);
+      row_max[r] = m_new;
+      row_sum[r] *= corr[r];
+    }
+#pragma unroll
+    for (int j = 0; j < kBlockN / 8; ++j) {
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        const float p = exp2f(sc[j][c] - row_max[c / 2]);
+        sc[j][c] = p;
+        row_sum[c / 2] += p;
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < D / 8; ++i) {
+      o[i][0] *= corr[0];
+      o[i][1] *= corr[0];
+      o[i][2] *= corr[1];
+      o[i][3] *= corr[1];
+    }
+
+    cp_async_wait<0>();
+    __syncthreads();
+    // O += P V: the S accumulators of n-tiles 2kk and 2kk+1 are the A fragment of keys
+    // 16kk..16kk+15.
+#pragma unroll
+    for (int kk = 0; kk < kBlockN / 16; ++kk) {
+      const uint32_t a[4] = {pack2_u32<T>(sc[2 * kk][0], sc[2 * kk][1]),
+                             pack2_u32<T>(sc[2 * kk][2], sc[2 * kk][3]),
+                             pack2_u32<T>(sc[2 * kk + 1][0], sc[2 * kk + 1][1]),
+                             pack2_u32<T>(sc[2 * kk + 1][2], sc[2 * kk + 1][3])};
+#pragma unroll
+      for (int dt = 0; dt < D / 16; ++dt) {
+        uint32_t b[4];
+        ldmatrix_x4_trans(b, vs + (kk * 16 + ((lane >> 3) & 1) * 8 + (lane & 7)) * kLd + dt * 16 +
+                                 (lane >> 4) * 8);
+        mma16816<T>(o[2 * dt], a, b[0], b[1]);
+        mma16816<T>(o[2 * dt + 1], a, b[2], b[3]);
+      }
+    }
+  }
+
+  float inv[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    row_sum[r] += __shfl_xor_sync(0xffffffffu, row_sum[r], 1);
+    row_sum[r] += __shfl_xor_sync(0xffffffffu, row_sum[r], 2);
+    inv[r] = 1.0f / row_sum[r];
+  }
+  const int row0 = q0 + warp * 16 + g;
+  T* out0 = ctx + (start + row0) * static_cast<int64_t>(hidden) + h * D + 2 * t4;
+  T* out1 = out0 + 8 * static_cast<int64_t>(hidden);
+  using T2 = typename Pack2<T>::type;
+#pragma unroll
+  for (int i = 0; i < D / 8; ++i) {
+    if (row0 < len) {
+      *reinterpret_cast<T2*>(out0 + i * 8) = pack2<T>(o[i][0] * inv[0], o[i][1] * inv[0]);
+    }
+    if (row0 + 8 < len) {
+      *reinterpret_cast<T2*>(out1 + i * 8) = pack2<T>(o[i][2] * inv[1], o[i][3] * inv[1]);
+    }
+  }
+}
+
+template <typename T, int D>
+Status launch(const void* qkv, const int32_t* cu, int64_t num_sequences, int64_t max_seqlen,
+              const AttentionShape& s, void* ctx, cudaStream_t stream) {
+  constexpr size_t kSmem = (kBlockM + 2 * kBlockN) * (D + kPad) * sizeof(T);
+  // Above 48 KiB a kernel must opt in to more dynamic shared memory (once per process).
+  static const cudaError_t attr = cudaFuncSetAttribute(
+      attention_mma_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
+  KILN_CUDA_CHECK(attr);
+  const dim3 grid(blocks_for(max_seqlen, kBlockM), static_cast<unsigned>(num_sequences),
+                  static_cast<unsigned>(s.num_heads));
+  attention_mma_kernel<T, D><<<grid, kThreads, kSmem, stream>>>(
+      static_cast<const T*>(qkv), cu, static_cast<int>(s.num_heads * D),
+      s.scale * 1.4426950408889634f, static_cast<T*>(ctx));
+  return last_launch_status("attention_mma_kernel");
+}
+
+}  // namespace
+
+bool attention_supports(int64_t head_dim) {
+  return head_dim == 16 || head_dim == 32 || head_dim == 64 || head_dim == 128;
+}
+
+Status attention(DType dtype, const void* qkv, const int32_t* cu_seqlens, int64_t num_sequences,
+                 int64_t max_seqlen, const AttentionShape& shape, void* ctx, cudaStream_t stream) {
+  if (!attention_supports(shape.head_dim)) {
+    return unimplemented("cuda attention: head_dim " + std::to_string(shape.head_dim) +
+                         " (supported: 16, 32, 64, 128)");
+  }
+  if (num_sequences == 0 || max_seqlen == 0) return ok_status();
+  return dispatch_half(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const auto args =
+        std::make_tuple(qkv, cu_seqlens, num_sequences, max_seqlen, shape, ctx, stream);
+    switch (shape.head_dim) {
+      case 16:
+        return std::apply(launch<T, 16>, args);
+      case 32:
+        return std::apply(launch<T, 32>, args);
+      case 64:
+        return std::apply(launch<T, 64>, args);
+      default:
+        return std::apply(launch<T, 128>, args);
+    }
+  });
+}
+
+}  // namespace kiln::backend::cuda

@@ -1,0 +1,111 @@
+// What one in-flight run needs on its own: a stream, a cuBLASLt runner (handle, workspace,
+// per-shape plans), pinned staging for the inputs and a ring of pinned chunks for the outputs.
+// A pool hands contexts out so concurrent runs never share one.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <array>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "backend/cuda/gemm.h"
+#include "backend/cuda/memory.h"
+#include "kiln/status.h"
+
+namespace kiln::backend::cuda {
+
+/// Per-run resources; used by one thread at a time.
+class StreamContext {
+ public:
+  /// A forward pass captured as a CUDA graph for one batch shape, with the activation block it
+  /// was captured on (graphs replay fixed pointers). The first run of a shape runs eagerly and
+  /// marks it seen; the second captures it; later ones replay it.
+  struct Graph {
+    std::array<int64_t, 4> key{};  // tokens, sequences, longest sequence, has type ids
+    CachingAllocator::Block block;
+    bool seen = false;
+    cudaGraphExec_t exec = nullptr;
+    uint64_t last_use = 0;
+  };
+  /// Host time spent returning outputs, for profiles.
+  struct CopyTimes {
+    double wait_ms = 0;  // waiting for the device (kernels and DMA)
+    double copy_ms = 0;  // copying from pinned memory to the caller's buffer
+  };
+
+  ~StreamContext();
+  StreamContext(const StreamContext&) = delete;
+  StreamContext& operator=(const StreamContext&) = delete;
+
+  /// A context on the current device.
+  static Result<std::unique_ptr<StreamContext>> create();
+
+  cudaStream_t stream() const { return stream_; }
+  GemmRunner& gemm() { return gemm_; }
+  /// Pinned staging for the inputs, at least `bytes` long.
+  Result<void*> input_staging(size_t bytes);
+  /// Copies `bytes` of device memory (written by work already enqueued on the stream) to
+  /// pageable host memory through the pinned ring, overlapping the DMA of one chunk with the
+  /// host copy of the previous one; returns when everything has arrived.
+  Status copy_to_host(const void* device_src, void* host_dst, size_t bytes,
+                      CopyTimes* times = nullptr);
+  /// The graph entry for `key`, made with a block of `bytes` from `allocator` when missing;
+  /// beyond kMaxGraphs entries the least recently used one is dropped.
+  Result<Graph*> graph_for(const std::array<int64_t, 4>& key, size_t bytes,
+                           CachingAllocator& allocator);
+  /// The i-th pair of timing events (created on first use), for per-op profiles.
+  Result<std::array<cudaEvent_t, 2>> timing_events(size_t i);
+
+ private:
+  static constexpr int kRingSlots = 4;
+  static constexpr size_t kMaxGraphs = 8;
+  static constexpr size_t kChunkBytes = size_t{2} << 20;
+  StreamContext() = default;
+
+  cudaStream_t stream_ = nullptr;
+  GemmRunner gemm_;
+  PinnedBuffer inputs_;
+  PinnedBuffer ring_;
+  std::array<cudaEvent_t, kRingSlots> chunk_copied_{};
+  std::vector<std::array<cudaEvent_t, 2>> timing_;
+  std::vector<std::unique_ptr<Graph>> graphs_;
+  uint64_t uses_ = 0;
+};
+
+/// Free contexts (which hold activation blocks of their graphs: destroy the pool before the
+/// allocator); acquire() creates one when none is free, so there are as many as the highest
+/// number of concurrent runs. Thread-safe.
+class ContextPool {
+ public:
+  /// A context, returned to the pool when the lease dies.
+  class Lease {
+   public:
+    Lease(ContextPool* pool, std::unique_ptr<StreamContext> ctx)
+        : pool_(pool), ctx_(std::move(ctx)) {}
+    ~Lease() {
+      if (ctx_ != nullptr) pool_->release(std::move(ctx_));
+    }
+    Lease(Lease&&) = default;
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    Lease& operator=(Lease&&) = delete;
+    StreamContext& operator*() const { return *ctx_; }
+    StreamContext* operator->() const { return ctx_.get(); }
+
+   private:
+    ContextPool* pool_;
+    std::unique_ptr<StreamContext> ctx_;
+  };
+
+  Result<Lease> acquire();
+
+ private:
+  void release(std::unique_ptr<StreamContext> ctx);
+
+  std::mutex mu_;
+  std::vector<std::unique_ptr<StreamContext>> free_;
+};
+
+}  // namespace kiln::backend::cuda

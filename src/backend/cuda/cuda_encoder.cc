@@ -1,0 +1,389 @@
+#include "backend/cuda/cuda_encoder.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+
+#include "backend/cuda/activation.h"
+#include "backend/cuda/attention.h"
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/embedding.h"
+#include "backend/cuda/layer_norm.h"
+
+namespace kiln::backend::cuda {
+
+namespace {
+
+size_t align256(size_t bytes) { return (bytes + 255) / 256 * 256; }
+
+bool env_is(const char* name, std::string_view value) {
+  const char* v = std::getenv(name);
+  return v != nullptr && value == v;
+}
+
+// float32 host values -> a device buffer of `dtype`, converted on the GPU.
+Result<DeviceBuffer> upload_converted(const std::vector<float>& host, DType dtype,
+                                      cudaStream_t stream) {
+  const auto n = static_cast<int64_t>(host.size());
+  KILN_ASSIGN_OR_RETURN(DeviceBuffer tmp, DeviceBuffer::allocate(host.size() * sizeof(float)));
+  KILN_ASSIGN_OR_RETURN(DeviceBuffer out, DeviceBuffer::allocate(host.size() * 2));
+  KILN_CUDA_CHECK(
+      cudaMemcpyAsync(tmp.get(), host.data(), tmp.bytes(), cudaMemcpyHostToDevice, stream));
+  KILN_RETURN_IF_ERROR(convert_from_f32(dtype, tmp.as<float>(), out.get(), n, stream));
+  KILN_CUDA_CHECK(cudaStreamSynchronize(stream));  // before tmp is freed
+  return out;
+}
+
+// Frees nothing until the stream is idle: declared after an activation block, it runs first.
+struct SyncOnExit {
+  cudaStream_t stream;
+  ~SyncOnExit() { cudaStreamSynchronize(stream); }
+};
+
+}  // namespace
+
+Result<std::unique_ptr<CudaEncoder>> CudaEncoder::create(int device,
+                                                         const model::ModelConfig& config,
+                                                         model::EncoderWeights weights,
+                                                         const ExecutorOptions& options) {
+  if (config.num_layers < 1 || static_cast<int64_t>(weights.layers.size()) != config.num_layers) {
+    return invalid_argument("cuda: model config and weights disagree on the number of layers");
+  }
+  if (config.hidden_size % 8 != 0 || config.hidden_size > 2048 ||
+      config.intermediate_size % 8 != 0) {
+    return unimplemented(
+        "cuda: hidden and intermediate sizes must be multiples of 8 and the "
+        "hidden size at most 2048");
+  }
+  const int64_t head_dim = config.head_dim();
+  if (!attention_supports(head_dim) && !attention_simple_supports(head_dim)) {
+    return unimplemented("cuda: head dimension " + std::to_string(head_dim));
+  }
+  std::unique_ptr<CudaEncoder> enc(new CudaEncoder());
+  enc->device_ = device;
+  enc->dtype_ = options.precision == Precision::kBF16 ? DType::kBF16 : DType::kF16;
+  enc->config_ = config;
+  enc->poison_ = env_is("KILN_CUDA_POISON", "1");
+  enc->profile_ = options.profile;
+  enc->residual_f32_ = enc->dtype_ == DType::kBF16;
+  enc->graphs_ = !env_is("KILN_CUDA_GRAPHS", "0");
+  enc->mma_attention_ = attention_supports(head_dim) && !env_is("KILN_CUDA_ATTENTION", "simple");
+  KILN_CUDA_CHECK(cudaSetDevice(device));
+  KILN_RETURN_IF_ERROR(enc->upload(weights, options.prebuilt.get()));
+  return enc;
+}
+
+CudaEncoder::~CudaEncoder() { cudaSetDevice(device_); }
+
+Status CudaEncoder::upload(const model::EncoderWeights& w, const PrebuiltWeights* pre) {
+  cudaStream_t stream = nullptr;
+  KILN_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  Status status = [&]() -> Status {
+    const int64_t h = config_.hidden_size;
+    const bool views = pre != nullptr && pre->word_embeddings != nullptr;
+    const float* word = views ? pre->word_embeddings : w.word_embeddings.data();
+    const float* pos = views ? pre->position_embeddings : w.position_embeddings.data();
+    const float* type = views ? pre->type_embeddings
+                              : (w.type_embeddings.empty() ? nullptr : w.type_embeddings.data());
+    auto table = [&](const float* src, int64_t rows, DeviceBuffer* dst) -> Status {
+      KILN_ASSIGN_OR_RETURN(*dst, DeviceBuffer::upload(src, rows * h * sizeof(float)));
+      return ok_status();
+    };
+    KILN_RETURN_IF_ERROR(table(word, config_.vocab_size, &word_));
+    KILN_RETURN_IF_ERROR(table(pos, config_.max_position_embeddings, &position_));
+    if (type != nullptr) KILN_RETURN_IF_ERROR(table(type, config_.type_vocab_size, &type_));
+    auto norm = [&](const model::NormWeights& n, Norm* dst) -> Status {
+      const size_t bytes = n.gamma.size() * sizeof(float);
+      KILN_ASSIGN_OR_RETURN(dst->gamma, DeviceBuffer::upload(n.gamma.data(), bytes));
+      KILN_ASSIGN_OR_RETURN(dst->beta, DeviceBuffer::upload(n.beta.data(), bytes));
+      return ok_status();
+    };
+    KILN_RETURN_IF_ERROR(norm(w.embedding_norm, &embedding_norm_));
+    auto linear = [&](const model::DenseWeights& d, const char* name, Linear* dst) -> Status {
+      if (d.bias.size() != static_cast<size_t>(d.out)) {
+        return unimplemented(std::string("cuda: linear layer ") + name + " without a bias");
+      }
+      dst->out = d.out;
+      dst->in = d.in;
+      KILN_ASSIGN_OR_RETURN(dst->weight, upload_converted(d.weight, dtype_, stream));
+      KILN_ASSIGN_OR_RETURN(dst->bias, upload_converted(d.bias, dtype_, stream));
+      return ok_status();
+    };
+    for (const auto& lw : w.layers) {
+      Layer l;
+      KILN_RETURN_IF_ERROR(linear(lw.qkv, "qkv", &l.qkv));
+      KILN_RETURN_IF_ERROR(linear(lw.attn_out, "attn_out", &l.attn_out));
+      KILN_RETURN_IF_ERROR(linear(lw.ffn_in, "ffn_in", &l.ffn_in));
+      KILN_RETURN_IF_ERROR(linear(lw.ffn_out, "ffn_out", &l.ffn_out));
+      KILN_RETURN_IF_ERROR(norm(lw.attn_norm, &l.attn_norm));
+      KILN_RETURN_IF_ERROR(norm(lw.ffn_norm, &l.ffn_norm));
+      layers_.push_back(std::move(l));
+    }
+    // Synchronous pageable copies may still be in flight when cudaMemcpy returns; the run
+    // streams do not synchronize with the legacy stream, so wait here.
+    KILN_CUDA_CHECK(cudaDeviceSynchronize());
+    return ok_status();
+  }();
+  cudaStreamSynchronize(stream);
+  cudaStreamDestroy(stream);
+  return status;
+}
+
+Status CudaEncoder::run(const EncoderInputs& in, float* hidden) const {
+  if (in.num_tokens == 0) return ok_status();
+  KILN_CUDA_CHECK(cudaSetDevice(device_));
+  KILN_ASSIGN_OR_RETURN(auto lease, contexts_.acquire());
+  return forward(*lease, in, hidden);
+}
+
+CudaEncoder::Buffers CudaEncoder::layout(int64_t t, int64_t n, bool types, char* base) const {
+  const int64_t h = config_.hidden_size, inter = config_.intermediate_size;
+  // Inputs first (one copy), then x, x32, big (QKV, then the FFN middle; the float32 output
+  // too when the residual stream is 16-bit), ctx and y.
+  const size_t ids = align256(t * sizeof(int32_t));
+  const size_t cu = align256((n + 1) * sizeof(int32_t));
+  const size_t row16 = align256(t * h * 2);
+  const size_t row32 = residual_f32_ ? align256(t * h * 4) : 0;
+  const size_t big = align256(t * std::max({3 * h, inter, 2 * h}) * 2);
+  Buffers b;
+  b.input_bytes = ids + (types ? ids : 0) + cu;
+  b.total_bytes = b.input_bytes + row16 + row32 + big + 2 * row16;
+  if (base == nullptr) return b;
+  b.ids = reinterpret_cast<const int32_t*>(base);
+  b.types = types ? reinterpret_cast<const int32_t*>(base + ids) : nullptr;
+  b.cu = reinterpret_cast<const int32_t*>(base + ids + (types ? ids : 0));
+  char* p = base + b.input_bytes;
+  b.x = p;
+  b.x32 = residual_f32_ ? reinterpret_cast<float*>(p + row16) : nullptr;
+  b.big = p + row16 + row32;
+  b.ctx = static_cast<char*>(b.big) + big;
+  b.y = static_cast<char*>(b.ctx) + row16;
+  b.out = residual_f32_ ? b.x32 : static_cast<float*>(b.big);
+  return b;
+}
+
+Status CudaEncoder::forward(StreamContext& c, const EncoderInputs& in, float* hidden) const {
+  const int64_t t = in.num_tokens, n = in.num_sequences, h = config_.hidden_size;
+  const cudaStream_t st = c.stream();
+  int64_t max_len = 0;
+  for (int64_t s = 0; s < n; ++s) {
+    max_len = std::max<int64_t>(max_len, in.cu_seqlens[s + 1] - in.cu_seqlens[s]);
+  }
+  const bool types = in.type_ids != nullptr && type_.get() != nullptr;
+  const size_t bytes = layout(t, n, types, nullptr).total_bytes;
+
+  // Small batches replay a graph captured on a block the context keeps; others take a block
+  // from the cache for this run.
+  StreamContext::Graph* graph = nullptr;
+  CachingAllocator::Block local;
+  if (graphs_ && !profile_ && t <= kGraphMaxTokens) {
+    KILN_ASSIGN_OR_RETURN(graph, c.graph_for({t, n, max_len, types ? 1 : 0}, bytes, activations_));
+  } else {
+    KILN_ASSIGN_OR_RETURN(local, activations_.allocate(bytes));
+  }
+  SyncOnExit sync{st};  // blocks go back to the cache only once the stream is idle
+  const Buffers b =
+      layout(t, n, types, static_cast<char*>(graph ? graph->block.get() : local.get()));
+
+  KILN_ASSIGN_OR_RETURN(void* staging, c.input_staging(b.input_bytes));
+  auto* stage = static_cast<char*>(staging);
+  const auto* d_base = reinterpret_cast<const char*>(b.ids);
+  std::memcpy(stage, in.ids, t * sizeof(int32_t));
+  if (types) {
+    std::memcpy(stage + (reinterpret_cast<const char*>(b.types) - d_base), in.type_ids,
+                t * sizeof(int32_t));
+  }
+  std::memcpy(stage + (reinterpret_cast<const char*>(b.cu) - d_base), in.cu_seqlens,
+              (n + 1) * sizeof(int32_t));
+  KILN_CUDA_CHECK(cudaMemcpyAsync(const_cast<char*>(d_base), staging, b.input_bytes,
+                                  cudaMemcpyHostToDevice, st));
+
+  Marks marks;
+  if (graph != nullptr && graph->exec != nullptr) {
+    KILN_CUDA_CHECK(cudaGraphLaunch(graph->exec, st));
+  } else if (graph != nullptr && graph->seen) {
+    // Seen before, so every kernel is loaded and every GEMM planned: capture the pass.
+    KILN_CUDA_CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
+    const Status enqueued = enqueue(c, b, in, max_len, nullptr);
+    cudaGraph_t g = nullptr;
+    const cudaError_t ended = cudaStreamEndCapture(st, &g);
+    if (enqueued.ok() && ended == cudaSuccess) {
+      const cudaError_t made = cudaGraphInstantiate(&graph->exec, g, 0);
+      cudaGraphDestroy(g);
+      KILN_CUDA_CHECK(made);
+    } else if (g != nullptr) {
+      cudaGraphDestroy(g);
+    }
+    KILN_RETURN_IF_ERROR(enqueued);
+    KILN_CUDA_CHECK(ended);
+    KILN_CUDA_CHECK(cudaGraphLaunch(graph->exec, st));
+  } else {
+    KILN_RETURN_IF_ERROR(enqueue(c, b, in, max_len, profile_ ? &marks : nullptr));
+    if (graph != nullptr) graph->seen = true;
+  }
+
+  StreamContext::CopyTimes copy;
+  KILN_RETURN_IF_ERROR(c.copy_to_host(b.out, hidden, t * h * sizeof(float), &copy));
+  if (profile_) {
+    std::vector<float> ms(marks.size());
+    for (size_t i = 0; i < marks.size(); ++i) {
+      KILN_ASSIGN_OR_RETURN(auto ev, c.timing_events(i));
+      KILN_CUDA_CHECK(cudaEventElapsedTime(&ms[i], ev[0], ev[1]));
+    }
+    std::lock_guard<std::mutex> lock(profile_mu_);
+    // The first runs load kernels and plan GEMMs: leave them out.
+    if (++profiled_runs_ > kProfileWarmupRuns) {
+      for (size_t i = 0; i < marks.size(); ++i) {
+        auto& [total, calls] = profile_ms_[marks[i]];
+        total += ms[i];
+        ++calls;
+      }
+      for (const auto& [name, value] : {std::pair{"output: wait for GPU (host)", copy.wait_ms},
+                                        std::pair{"output: copy to caller (host)", copy.copy_ms}}) {
+        auto& [total, calls] = profile_ms_[name];
+        total += value;
+        ++calls;
+      }
+    }
+  }
+  return ok_status();
+}
+
+Status CudaEncoder::enqueue(StreamContext& c, const Buffers& b, const EncoderInputs& in,
+                            int64_t max_len, Marks* marks) const {
+  const int64_t t = in.num_tokens, n = in.num_sequences;
+  const int64_t h = config_.hidden_size, inter = config_.intermediate_size;
+  const float eps = static_cast<float>(config_.layer_norm_eps);
+  const cudaStream_t st = c.stream();
+  if (poison_) {
+    char* first = static_cast<char*>(b.x);
+    KILN_CUDA_CHECK(cudaMemsetAsync(first, 0xff, static_cast<char*>(b.y) - first + t * h * 2, st));
+  }
+  // With profiling, each op is bracketed by a pair of events on the stream.
+  auto timed = [&](const char* name, auto&& fn) -> Status {
+    if (marks == nullptr) return fn();
+    KILN_ASSIGN_OR_RETURN(auto ev, c.timing_events(marks->size()));
+    KILN_CUDA_CHECK(cudaEventRecord(ev[0], st));
+    KILN_RETURN_IF_ERROR(fn());
+    KILN_CUDA_CHECK(cudaEventRecord(ev[1], st));
+    marks->push_back(name);
+    return ok_status();
+  };
+  const EmbeddingTables tables{word_.as<float>(),
+                               position_.as<float>(),
+                               type_.as<float>(),
+                               embedding_norm_.gamma.as<float>(),
+                               embedding_norm_.beta.as<float>(),
+                               h,
+                               config_.position_offset,
+                               eps};
+  KILN_RETURN_IF_ERROR(timed("embed_layer_norm", [&] {
+    return embed_layer_norm(dtype_, tables, b.ids, b.types, b.cu, n, t, b.x, b.x32, st);
+  }));
+
+  const AttentionShape shape{config_.num_heads, config_.head_dim(),
+                             1.0f / std::sqrt(static_cast<float>(config_.head_dim()))};
+  const Epilogue ffn_epilogue = config_.activation == Activation::kGeluTanh
+                                    ? Epilogue::kGeluTanhBias
+                                : config_.activation == Activation::kRelu ? Epilogue::kReluBias
+                                                                          : Epilogue::kNone;
+  // The residual stream: float32 x32 (BF16) or x itself (FP16).
+  const void* residual = residual_f32_ ? static_cast<const void*>(b.x32) : b.x;
+  GemmRunner& gemm = c.gemm();
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const Layer& l = layers_[i];
+    const bool last = i + 1 == layers_.size();
+    KILN_RETURN_IF_ERROR(timed("qkv", [&] {
+      return gemm.run({t, 3 * h, h, Epilogue::kBias, dtype_}, b.x, l.qkv.weight.get(),
+                      l.qkv.bias.get(), b.big, st);
+    }));
+    KILN_RETURN_IF_ERROR(timed("attention", [&] {
+      return mma_attention_ ? attention(dtype_, b.big, b.cu, n, max_len, shape, b.ctx, st)
+                            : attention_simple(dtype_, b.big, b.cu, n, max_len, shape, b.ctx, st);
+    }));
+    // x = LN(ctx Wo^T + bo + x)
+    KILN_RETURN_IF_ERROR(timed("attn_out", [&] {
+      return gemm.run({t, h, h, Epilogue::kNone, dtype_}, b.ctx, l.attn_out.weight.get(), nullptr,
+                      b.y, st);
+    }));
+    KILN_RETURN_IF_ERROR(timed("bias_residual_layer_norm", [&] {
+      return bias_residual_layer_norm(dtype_, b.y, l.attn_out.bias.get(), residual, residual_f32_,
+                                      l.attn_norm.gamma.as<float>(), l.attn_norm.beta.as<float>(),
+                                      t, h, eps, b.x, b.x32, st);
+    }));
+    // mid = act(x W1^T + b1); x = LN(mid W2^T + b2 + x), float32 after the last layer
+    KILN_RETURN_IF_ERROR(timed("ffn_in", [&] {
+      return gemm.run({t, inter, h, ffn_epilogue, dtype_}, b.x, l.ffn_in.weight.get(),
+                      ffn_epilogue == Epilogue::kNone ? nullptr : l.ffn_in.bias.get(), b.big, st);
+    }));
+    if (ffn_epilogue == Epilogue::kNone) {
+      KILN_RETURN_IF_ERROR(timed("bias_gelu_erf", [&] {
+        return bias_gelu_erf(dtype_, b.big, l.ffn_in.bias.get(), t, inter, st);
+      }));
+    }
+    KILN_RETURN_IF_ERROR(timed("ffn_out", [&] {
+      return gemm.run({t, h, inter, Epilogue::kNone, dtype_}, b.big, l.ffn_out.weight.get(),
+                      nullptr, b.y, st);
+    }));
+    KILN_RETURN_IF_ERROR(timed("bias_residual_layer_norm", [&] {
+      // After the last layer only the float32 output is written (in place over x32 in BF16).
+      return bias_residual_layer_norm(dtype_, b.y, l.ffn_out.bias.get(), residual, residual_f32_,
+                                      l.ffn_norm.gamma.as<float>(), l.ffn_norm.beta.as<float>(), t,
+                                      h, eps, last ? nullptr : b.x, last ? b.out : b.x32, st);
+    }));
+  }
+  return ok_status();
+}
+
+std::vector<LayerReport> CudaEncoder::describe() const {
+  const std::string p(dtype_ == DType::kBF16 ? "bf16" : "fp16");
+  const std::string ln_p = residual_f32_ ? p + " (fp32 residual)" : p;
+  const int64_t h = config_.hidden_size;
+  std::vector<LayerReport> out;
+  out.push_back({"embeddings+layernorm", "cuda:embed_layer_norm", "fp32 tables, " + p + " out",
+                 word_.bytes() + position_.bytes() + type_.bytes()});
+  const char* ffn_kernel = config_.activation == Activation::kGeluTanh ? "cublasLt:gelu_bias"
+                           : config_.activation == Activation::kRelu
+                               ? "cublasLt:relu_bias"
+                               : "cublasLt+cuda:bias_gelu_erf";
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const Layer& l = layers_[i];
+    const std::string n = "layer." + std::to_string(i) + ".";
+    out.push_back({n + "qkv", "cublasLt:bias", p, l.qkv.weight.bytes() + l.qkv.bias.bytes()});
+    out.push_back({n + "attention", mma_attention_ ? "cuda:attention_mma" : "cuda:attention_simple",
+                   p + " (fp32 softmax)", 0});
+    out.push_back({n + "attn_out+residual+layernorm", "cublasLt+cuda:bias_residual_layer_norm",
+                   ln_p,
+                   l.attn_out.weight.bytes() + l.attn_out.bias.bytes() +
+                       static_cast<size_t>(2 * h) * sizeof(float)});
+    out.push_back(
+        {n + "ffn_in+bias+act", ffn_kernel, p, l.ffn_in.weight.bytes() + l.ffn_in.bias.bytes()});
+    out.push_back({n + "ffn_out+residual+layernorm", "cublasLt+cuda:bias_residual_layer_norm", ln_p,
+                   l.ffn_out.weight.bytes() + l.ffn_out.bias.bytes() +
+                       static_cast<size_t>(2 * h) * sizeof(float)});
+  }
+  return out;
+}
+
+std::vector<std::string> CudaEncoder::profile_report() const {
+  std::lock_guard<std::mutex> lock(profile_mu_);
+  if (!profile_) return {"cuda: load with profile on to time each op"};
+  if (profile_ms_.empty()) return {"cuda: no profiled runs yet (the first runs are warm-up)"};
+  double all = 0;
+  for (const auto& [name, tc] : profile_ms_) all += tc.first;
+  std::vector<std::string> out;
+  for (const auto& [name, tc] : profile_ms_) {
+    char line[160];
+    std::snprintf(line, sizeof(line), "%-32s %10.3f ms %5.1f%% %8ld calls %9.4f ms/call",
+                  name.c_str(), tc.first, all > 0 ? 100 * tc.first / all : 0.0, tc.second,
+                  tc.first / static_cast<double>(tc.second));
+    out.emplace_back(line);
+  }
+  return out;
+}
+
+}  // namespace kiln::backend::cuda

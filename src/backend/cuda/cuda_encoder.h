@@ -1,0 +1,94 @@
+// The encoder stack compiled for one GPU: FP16 or BF16 weights on the device, cuBLASLt GEMMs
+// and kiln's fused embedding, attention and LayerNorm kernels, run on ragged batches.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "backend/cuda/cuda_context.h"
+#include "backend/cuda/memory.h"
+#include "backend/device.h"
+
+namespace kiln::backend::cuda {
+
+/// See EncoderExecutor. run() is thread-safe: each call leases its own stream context (stream,
+/// cuBLASLt workspace, pinned staging) and activation block from the caching allocator, so
+/// concurrent calls overlap on the GPU and steady-state calls allocate nothing.
+/// Small batches (up to kGraphMaxTokens tokens) replay a CUDA graph per shape from the second run
+/// of that shape on (see StreamContext::Graph). BF16 keeps the residual stream in float32
+/// (its 8-bit mantissa loses too much over the layers otherwise); FP16 keeps it in FP16.
+/// With ExecutorOptions::profile every op is timed with CUDA events (device time per op; the
+/// first kProfileWarmupRuns runs are left out) and graphs are off.
+/// Environment, read at compile time: KILN_CUDA_POISON=1 fills the activations with NaN before
+/// every run (tests use it to catch reads of memory nothing wrote); KILN_CUDA_GRAPHS=0 turns
+/// graphs off; KILN_CUDA_ATTENTION=simple picks the reference attention kernel.
+class CudaEncoder final : public EncoderExecutor {
+ public:
+  /// Uploads the weights, converted to `options.precision` (kF16 or kBF16), to `device`.
+  static Result<std::unique_ptr<CudaEncoder>> create(int device, const model::ModelConfig& config,
+                                                     model::EncoderWeights weights,
+                                                     const ExecutorOptions& options);
+  ~CudaEncoder() override;
+
+  Status run(const EncoderInputs& inputs, float* hidden) const override;
+  std::vector<LayerReport> describe() const override;
+  std::vector<std::string> profile_report() const override;
+
+ private:
+  struct Linear {
+    DeviceBuffer weight;  // [out, in], dtype_
+    DeviceBuffer bias;    // [out], dtype_
+    int64_t out = 0, in = 0;
+  };
+  struct Norm {
+    DeviceBuffer gamma, beta;  // float32
+  };
+  struct Layer {
+    Linear qkv, attn_out, ffn_in, ffn_out;
+    Norm attn_norm, ffn_norm;
+  };
+  // Device pointers of one run's activations.
+  struct Buffers {
+    const int32_t *ids = nullptr, *types = nullptr, *cu = nullptr;
+    void* x = nullptr;     // [t, h] dtype_: GEMM input (and the residual stream in FP16)
+    float* x32 = nullptr;  // [t, h] float32 residual stream (BF16), else null
+    void* big = nullptr;   // QKV, then the FFN middle
+    void* ctx = nullptr;   // attention output
+    void* y = nullptr;     // GEMM outputs before LayerNorm
+    float* out = nullptr;  // float32 hidden states after the last layer
+    size_t input_bytes = 0;
+    size_t total_bytes = 0;
+  };
+  static constexpr int64_t kGraphMaxTokens = 1024;
+  static constexpr long kProfileWarmupRuns = 3;
+
+  CudaEncoder() = default;
+  Status upload(const model::EncoderWeights& weights, const PrebuiltWeights* prebuilt);
+  Buffers layout(int64_t tokens, int64_t sequences, bool types, char* base) const;
+  Status forward(StreamContext& c, const EncoderInputs& in, float* hidden) const;
+  using Marks = std::vector<const char*>;
+  Status enqueue(StreamContext& c, const Buffers& b, const EncoderInputs& in, int64_t max_len,
+                 Marks* marks) const;
+
+  int device_ = 0;
+  DType dtype_ = DType::kF16;
+  model::ModelConfig config_;
+  bool poison_ = false;
+  bool mma_attention_ = true;
+  bool profile_ = false;
+  bool residual_f32_ = false;
+  bool graphs_ = true;
+  DeviceBuffer word_, position_, type_;  // float32 tables
+  Norm embedding_norm_;
+  std::vector<Layer> layers_;
+  mutable CachingAllocator activations_;  // before contexts_: their graphs hold blocks
+  mutable ContextPool contexts_;
+  mutable std::mutex profile_mu_;
+  mutable long profiled_runs_ = 0;
+  mutable std::map<std::string, std::pair<double, long>> profile_ms_;  // op -> (ms, calls)
+};
+
+}  // namespace kiln::backend::cuda

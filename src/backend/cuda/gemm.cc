@@ -1,0 +1,132 @@
+#include "backend/cuda/gemm.h"
+
+#include <string>
+
+namespace kiln::backend::cuda {
+
+namespace {
+
+Status cublas_error(cublasStatus_t s, const char* expr, int line) {
+  return internal_error(std::string("cublasLt: ") + expr + " failed: " + cublasLtGetStatusName(s) +
+                        " (" + cublasLtGetStatusString(s) + ") at gemm.cc:" + std::to_string(line));
+}
+
+#define KILN_CUBLAS_CHECK(expr)                                  \
+  do {                                                           \
+    const cublasStatus_t kiln_cublas_status_ = (expr);           \
+    if (kiln_cublas_status_ != CUBLAS_STATUS_SUCCESS) {          \
+      return cublas_error(kiln_cublas_status_, #expr, __LINE__); \
+    }                                                            \
+  } while (0)
+
+cublasLtEpilogue_t to_cublas(Epilogue e) {
+  switch (e) {
+    case Epilogue::kBias:
+      return CUBLASLT_EPILOGUE_BIAS;
+    case Epilogue::kGeluTanhBias:
+      return CUBLASLT_EPILOGUE_GELU_BIAS;
+    case Epilogue::kReluBias:
+      return CUBLASLT_EPILOGUE_RELU_BIAS;
+    case Epilogue::kNone:
+      break;
+  }
+  return CUBLASLT_EPILOGUE_DEFAULT;
+}
+
+// Plans are cached per token count; past this many the cache starts over rather than grow
+// without bound under an endless variety of batch sizes.
+constexpr size_t kMaxPlans = 4096;
+
+}  // namespace
+
+void GemmRunner::destroy(Plan& p) {
+  if (p.desc != nullptr) cublasLtMatmulDescDestroy(p.desc);
+  for (cublasLtMatrixLayout_t l : {p.a, p.b, p.c}) {
+    if (l != nullptr) cublasLtMatrixLayoutDestroy(l);
+  }
+}
+
+GemmRunner::~GemmRunner() {
+  for (auto& [key, p] : plans_) destroy(p);
+  if (handle_ != nullptr) cublasLtDestroy(handle_);
+}
+
+Status GemmRunner::init(size_t workspace_bytes) {
+  KILN_CUBLAS_CHECK(cublasLtCreate(&handle_));
+  KILN_ASSIGN_OR_RETURN(workspace_, DeviceBuffer::allocate(workspace_bytes));
+  return ok_status();
+}
+
+Result<GemmRunner::Plan*> GemmRunner::plan_for(const GemmShape& s) {
+  const Key key{s.rows, s.out, s.in, static_cast<int>(s.epilogue), static_cast<int>(s.dtype)};
+  if (auto it = plans_.find(key); it != plans_.end()) return &it->second;
+  if (plans_.size() >= kMaxPlans) {
+    for (auto& [k, p] : plans_) destroy(p);
+    plans_.clear();
+  }
+  if (s.dtype != DType::kF16 && s.dtype != DType::kBF16) {
+    return invalid_argument("cuda gemm: dtype must be F16 or BF16");
+  }
+  const cudaDataType_t dt = s.dtype == DType::kF16 ? CUDA_R_16F : CUDA_R_16BF;
+  Plan p;
+  // Row-major Y = X W^T is column-major Y^T [out, rows] = W [out, in] . X^T [in, rows]: W is
+  // column-major [in, out] used transposed, X column-major [in, rows] used as it is.
+  Status status = [&]() -> Status {
+    KILN_CUBLAS_CHECK(cublasLtMatmulDescCreate(&p.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+    KILN_CUBLAS_CHECK(
+        cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
+    KILN_CUBLAS_CHECK(
+        cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
+    const cublasLtEpilogue_t epi = to_cublas(s.epilogue);
+    KILN_CUBLAS_CHECK(
+        cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
+    KILN_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.a, dt, s.in, s.out, s.in));
+    KILN_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.b, dt, s.in, s.rows, s.in));
+    KILN_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.c, dt, s.out, s.rows, s.out));
+
+    cublasLtMatmulPreference_t pref = nullptr;
+    KILN_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+    const size_t ws = workspace_.bytes();
+    cublasStatus_t st = cublasLtMatmulPreferenceSetAttribute(
+        pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
+    cublasLtMatmulHeuristicResult_t result{};
+    int found = 0;
+    if (st == CUBLAS_STATUS_SUCCESS) {
+      st = cublasLtMatmulAlgoGetHeuristic(handle_, p.desc, p.a, p.b, p.c, p.c, pref, 1, &result,
+                                          &found);
+    }
+    cublasLtMatmulPreferenceDestroy(pref);
+    KILN_CUBLAS_CHECK(st);
+    if (found == 0) {
+      return unimplemented("cublasLt has no algorithm for a " + std::to_string(s.rows) + "x" +
+                           std::to_string(s.out) + "x" + std::to_string(s.in) + " GEMM");
+    }
+    p.algo = result.algo;
+    return ok_status();
+  }();
+  if (!status.ok()) {
+    destroy(p);
+    return status;
+  }
+  return &plans_.emplace(key, p).first->second;
+}
+
+Status GemmRunner::run(const GemmShape& s, const void* x, const void* w, const void* bias, void* y,
+                       cudaStream_t stream) {
+  if (s.rows == 0) return ok_status();
+  if (s.epilogue != Epilogue::kNone && bias == nullptr) {
+    return invalid_argument("cuda gemm: the epilogue needs a bias");
+  }
+  KILN_ASSIGN_OR_RETURN(Plan * p, plan_for(s));
+  if (s.epilogue != Epilogue::kNone) {
+    KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
+                                                     &bias, sizeof(bias)));
+  }
+  const float alpha = 1.0f, beta = 0.0f;
+  KILN_CUBLAS_CHECK(cublasLtMatmul(handle_, p->desc, &alpha, w, p->a, x, p->b, &beta, y, p->c, y,
+                                   p->c, &p->algo, workspace_.get(), workspace_.bytes(), stream));
+  return ok_status();
+}
+
+}  // namespace kiln::backend::cuda

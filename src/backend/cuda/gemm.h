@@ -1,0 +1,65 @@
+// Linear layers through cuBLASLt: Y[n, m] = X[n, k] W[m, k]^T (+ bias, + activation), FP16 or
+// BF16 in and out with FP32 accumulation, bias and activation fused into the GEMM's epilogue
+// where cuBLASLt has one.
+#pragma once
+
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <map>
+#include <tuple>
+
+#include "backend/cuda/memory.h"
+#include "kiln/dtype.h"
+#include "kiln/status.h"
+
+namespace kiln::backend::cuda {
+
+/// What the GEMM adds to X W^T. cuBLASLt's GELU is the tanh approximation, so only models whose
+/// activation is gelu_new/gelu_pytorch_tanh use kGeluTanhBias (exact-erf GELU runs after the
+/// GEMM, see activation.h).
+enum class Epilogue { kNone, kBias, kGeluTanhBias, kReluBias };
+
+/// One GEMM: rows = tokens (n), out = m, in = k.
+struct GemmShape {
+  int64_t rows = 0;
+  int64_t out = 0;
+  int64_t in = 0;
+  Epilogue epilogue = Epilogue::kNone;
+  DType dtype = DType::kF16;  ///< of X, W, bias and Y: kF16 or kBF16
+};
+
+/// A cuBLASLt handle, its workspace and the descriptors and chosen algorithm per shape. Not
+/// thread-safe: each stream context owns one (descriptors are mutated per call).
+class GemmRunner {
+ public:
+  GemmRunner() = default;
+  ~GemmRunner();
+  GemmRunner(const GemmRunner&) = delete;
+  GemmRunner& operator=(const GemmRunner&) = delete;
+
+  /// Creates the handle and a workspace of `workspace_bytes` (32 MiB suits Hopper).
+  Status init(size_t workspace_bytes = size_t{32} << 20);
+
+  /// Enqueues Y = X W^T (+ bias)(activation) on `stream`. X [rows, in], W [out, in], bias [out]
+  /// (may be null for kNone), Y [rows, out], all row-major on the device, 16-byte aligned.
+  Status run(const GemmShape& shape, const void* x, const void* w, const void* bias, void* y,
+             cudaStream_t stream);
+
+ private:
+  struct Plan {
+    cublasLtMatmulDesc_t desc = nullptr;
+    cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+    cublasLtMatmulAlgo_t algo{};
+  };
+  using Key = std::tuple<int64_t, int64_t, int64_t, int, int>;
+  Result<Plan*> plan_for(const GemmShape& shape);
+  static void destroy(Plan& plan);
+
+  cublasLtHandle_t handle_ = nullptr;
+  DeviceBuffer workspace_;
+  std::map<Key, Plan> plans_;
+};
+
+}  // namespace kiln::backend::cuda

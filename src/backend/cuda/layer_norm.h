@@ -1,0 +1,24 @@
+// The residual block's tail on the GPU: out = LayerNorm(y + bias + residual), one pass.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "kiln/dtype.h"
+#include "kiln/status.h"
+
+namespace kiln::backend::cuda {
+
+/// For every row r < rows: LayerNorm(y[r] + bias + residual[r]) * gamma + beta, in float. y and
+/// bias are `dtype` (F16 or BF16), bias may be null; the residual is float32 when
+/// `residual_f32`, else `dtype`; gamma and beta are float32 [hidden]. Writes `out` (`dtype`)
+/// and/or `out_f32` (float32), whichever are not null (at least one); the one of the
+/// residual's type may alias it. hidden is a multiple of 8, at most 2048. Device pointers,
+/// enqueued on `stream`.
+Status bias_residual_layer_norm(DType dtype, const void* y, const void* bias, const void* residual,
+                                bool residual_f32, const float* gamma, const float* beta,
+                                int64_t rows, int64_t hidden, float eps, void* out, float* out_f32,
+                                cudaStream_t stream);
+
+}  // namespace kiln::backend::cuda

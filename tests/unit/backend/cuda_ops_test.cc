@@ -1,0 +1,294 @@
+// The CUDA kernels, each through its raw-pointer launcher, against float64 references on the
+// CPU with ragged shapes, in FP16 and BF16. Outputs start as NaN, so an unwritten element fails.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backend/cuda/activation.h"
+#include "backend/cuda/attention.h"
+#include "backend/cuda/embedding.h"
+#include "backend/cuda/gemm.h"
+#include "backend/cuda/layer_norm.h"
+#include "cuda_test_util.h"
+#include "test_util.h"
+
+namespace kiln::testing {
+namespace {
+
+using backend::cuda::AttentionShape;
+using backend::cuda::Epilogue;
+
+// Error bounds relative to the output's largest magnitude: a few roundings of the 16-bit
+// output (2^-11 for FP16, 2^-8 for BF16); a wrong index or a missed element is far above.
+double tolerance(DType d) { return d == DType::kF16 ? 2e-3 : 1.2e-2; }
+
+std::vector<double> layer_norm_ref(std::vector<double> v, const std::vector<float>& gamma,
+                                   const std::vector<float>& beta, double eps) {
+  double mean = 0, var = 0;
+  for (double x : v) mean += x;
+  mean /= static_cast<double>(v.size());
+  for (double x : v) var += (x - mean) * (x - mean);
+  var /= static_cast<double>(v.size());
+  for (size_t i = 0; i < v.size(); ++i) {
+    v[i] = (v[i] - mean) / std::sqrt(var + eps) * gamma[i] + beta[i];
+  }
+  return v;
+}
+
+class CudaOpsTest : public ::testing::TestWithParam<DType> {
+ protected:
+  void SetUp() override { KILN_SKIP_WITHOUT_GPU(); }
+  DType dt() const { return GetParam(); }
+};
+
+INSTANTIATE_TEST_SUITE_P(Dtypes, CudaOpsTest, ::testing::Values(DType::kF16, DType::kBF16),
+                         [](const auto& info) { return std::string(dtype_label(info.param)); });
+
+struct EmbedCase {
+  int64_t hidden;
+  bool types;
+  int64_t position_offset;  // RoBERTa: pad id + 1
+};
+
+TEST_P(CudaOpsTest, EmbedLayerNormMatchesReference) {
+  const std::vector<int32_t> cu = {0, 1, 9, 40, 41, 100};
+  const int64_t t = cu.back(), n = static_cast<int64_t>(cu.size()) - 1;
+  for (const EmbedCase c : {EmbedCase{64, true, 0}, EmbedCase{96, false, 0},
+                            EmbedCase{768, true, 2}, EmbedCase{2048, false, 0}}) {
+    SCOPED_TRACE("hidden " + std::to_string(c.hidden));
+    const int64_t h = c.hidden, vocab = 50, positions = 128, types = 3;
+    const auto word = random_vector(vocab * h, 1);
+    const auto pos = random_vector(positions * h, 2);
+    const auto type = random_vector(types * h, 3);
+    const auto gamma = random_vector(h, 4), beta = random_vector(h, 5);
+    std::mt19937 rng(6);
+    std::vector<int32_t> ids(t), type_ids(t);
+    for (auto& id : ids) id = static_cast<int32_t>(rng() % vocab);
+    for (auto& ty : type_ids) ty = static_cast<int32_t>(rng() % types);
+    const int32_t pad = static_cast<int32_t>(c.position_offset) - 1;
+    if (c.position_offset > 0) ids[3] = ids[20] = ids[21] = ids[99] = pad;  // inside sequences
+
+    DeviceMem d_word(word), d_pos(pos), d_type(type), d_gamma(gamma), d_beta(beta);
+    DeviceMem d_ids(ids), d_types(type_ids), d_cu(cu), d_out(t * h * 2), d_out32(t * h * 4);
+    backend::cuda::EmbeddingTables tables{d_word.get<float>(),
+                                          d_pos.get<float>(),
+                                          c.types ? d_type.get<float>() : nullptr,
+                                          d_gamma.get<float>(),
+                                          d_beta.get<float>(),
+                                          h,
+                                          c.position_offset,
+                                          1e-12f};
+    ASSERT_TRUE(backend::cuda::embed_layer_norm(dt(), tables, d_ids.get<int32_t>(),
+                                                d_types.get<int32_t>(), d_cu.get<int32_t>(), n, t,
+                                                d_out.get(), d_out32.get<float>(), nullptr)
+                    .ok());
+    const auto out = from_16bit(d_out.download<uint16_t>(), dt());
+    const auto out32 = d_out32.download<float>();
+
+    std::vector<double> ref;
+    for (int64_t s = 0; s < n; ++s) {
+      int64_t counted = 0;
+      for (int64_t i = cu[s]; i < cu[s + 1]; ++i) {
+        int64_t p = i - cu[s];
+        if (c.position_offset > 0) p = ids[i] == pad ? pad : pad + ++counted;
+        std::vector<double> row(h);
+        for (int64_t k = 0; k < h; ++k) {
+          row[k] = static_cast<double>(word[ids[i] * h + k]) + pos[p * h + k] +
+                   (c.types ? type[type_ids[i] * h + k] : 0.0);
+        }
+        row = layer_norm_ref(row, gamma, beta, 1e-12);
+        ref.insert(ref.end(), row.begin(), row.end());
+      }
+    }
+    EXPECT_LE(rel_error_nan_fails(out, ref), tolerance(dt()));
+    EXPECT_LE(rel_error_nan_fails(out32, ref), 1e-5);
+  }
+}
+
+TEST_P(CudaOpsTest, BiasResidualLayerNormMatchesReference) {
+  const int64_t rows = 37;
+  for (int64_t h : {64, 384, 1024, 2048}) {
+    // 0: bias, 16-bit residual updated in place; 1: the same without bias; 2: float32 output
+    // only; 3: float32 residual updated in place plus a 16-bit copy (the BF16 encoder's way).
+    for (int variant = 0; variant < 4; ++variant) {
+      SCOPED_TRACE("hidden " + std::to_string(h) + " variant " + std::to_string(variant));
+      const bool with_bias = variant != 1, res32 = variant == 3;
+      const auto y = rounded(random_vector(rows * h, 10), dt());
+      const auto res = res32 ? random_vector(rows * h, 11, 3.0f)
+                             : rounded(random_vector(rows * h, 11, 3.0f), dt());
+      const auto bias = rounded(random_vector(h, 12), dt());
+      const auto gamma = random_vector(h, 13), beta = random_vector(h, 14);
+      DeviceMem d_y(to_16bit(y, dt())), d_res(to_16bit(res, dt())), d_bias(to_16bit(bias, dt()));
+      DeviceMem d_gamma(gamma), d_beta(beta), d_f32(res), d_out(rows * h * 2);
+      if (!res32) d_f32.poison();
+      void* out16 = variant == 2 ? nullptr : (res32 ? d_out.get() : d_res.get());
+      float* out32 = variant >= 2 ? d_f32.get<float>() : nullptr;
+      ASSERT_TRUE(backend::cuda::bias_residual_layer_norm(
+                      dt(), d_y.get(), with_bias ? d_bias.get() : nullptr,
+                      res32 ? d_f32.get() : d_res.get(), res32, d_gamma.get<float>(),
+                      d_beta.get<float>(), rows, h, 1e-5f, out16, out32, nullptr)
+                      .ok());
+      std::vector<double> ref;
+      for (int64_t r = 0; r < rows; ++r) {
+        std::vector<double> row(h);
+        for (int64_t k = 0; k < h; ++k) {
+          row[k] = static_cast<double>(y[r * h + k]) + res[r * h + k] + (with_bias ? bias[k] : 0.0);
+        }
+        row = layer_norm_ref(row, gamma, beta, 1e-5);
+        ref.insert(ref.end(), row.begin(), row.end());
+      }
+      if (out16 != nullptr) {
+        const auto got = from_16bit((res32 ? d_out : d_res).download<uint16_t>(), dt());
+        EXPECT_LE(rel_error_nan_fails(got, ref), tolerance(dt()));
+      }
+      if (out32 != nullptr) {
+        EXPECT_LE(rel_error_nan_fails(d_f32.download<float>(), ref), 1e-5);
+      }
+    }
+  }
+}
+
+TEST_P(CudaOpsTest, BiasGeluErfMatchesReference) {
+  const int64_t rows = 13, cols = 136;
+  const auto x = rounded(random_vector(rows * cols, 20, 2.0f), dt());
+  const auto bias = rounded(random_vector(cols, 21), dt());
+  DeviceMem d_x(to_16bit(x, dt())), d_bias(to_16bit(bias, dt()));
+  ASSERT_TRUE(
+      backend::cuda::bias_gelu_erf(dt(), d_x.get(), d_bias.get(), rows, cols, nullptr).ok());
+  const auto out = from_16bit(d_x.download<uint16_t>(), dt());
+  std::vector<double> ref(rows * cols);
+  for (int64_t i = 0; i < rows * cols; ++i) {
+    const double z = static_cast<double>(x[i]) + bias[i % cols];
+    ref[i] = 0.5 * z * (1.0 + std::erf(z / std::sqrt(2.0)));
+  }
+  EXPECT_LE(rel_error_nan_fails(out, ref), tolerance(dt()));
+}
+
+double activation_ref(Epilogue e, double z) {
+  if (e == Epilogue::kGeluTanhBias) {
+    return 0.5 * z * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (z + 0.044715 * z * z * z)));
+  }
+  if (e == Epilogue::kReluBias) return z > 0 ? z : 0.0;
+  return z;
+}
+
+TEST_P(CudaOpsTest, GemmWithEpiloguesMatchesReference) {
+  backend::cuda::GemmRunner gemm;
+  ASSERT_TRUE(gemm.init().ok());
+  struct Shape {
+    int64_t rows, out, in;
+  };
+  for (const Shape s :
+       {Shape{37, 192, 64}, Shape{5, 1536, 384}, Shape{130, 768, 3072}, Shape{1, 64, 64}}) {
+    for (Epilogue e :
+         {Epilogue::kNone, Epilogue::kBias, Epilogue::kGeluTanhBias, Epilogue::kReluBias}) {
+      SCOPED_TRACE(std::to_string(s.rows) + "x" + std::to_string(s.out) + "x" +
+                   std::to_string(s.in) + " epilogue " + std::to_string(static_cast<int>(e)));
+      const auto x = rounded(random_vector(s.rows * s.in, 30), dt());
+      const auto w = rounded(random_vector(s.out * s.in, 31, 0.05f), dt());
+      const auto b = rounded(random_vector(s.out, 32), dt());
+      DeviceMem d_x(to_16bit(x, dt())), d_w(to_16bit(w, dt())), d_b(to_16bit(b, dt()));
+      DeviceMem d_y(s.rows * s.out * 2);
+      ASSERT_TRUE(gemm.run({s.rows, s.out, s.in, e, dt()}, d_x.get(), d_w.get(),
+                           e == Epilogue::kNone ? nullptr : d_b.get(), d_y.get(), nullptr)
+                      .ok());
+      const auto y = from_16bit(d_y.download<uint16_t>(), dt());
+      std::vector<double> ref(s.rows * s.out);
+      for (int64_t r = 0; r < s.rows; ++r) {
+        for (int64_t o = 0; o < s.out; ++o) {
+          double acc = e == Epilogue::kNone ? 0.0 : b[o];
+          for (int64_t k = 0; k < s.in; ++k) {
+            acc += static_cast<double>(x[r * s.in + k]) * w[o * s.in + k];
+          }
+          ref[r * s.out + o] = activation_ref(e, acc);
+        }
+      }
+      EXPECT_LE(rel_error_nan_fails(y, ref), tolerance(dt()));
+    }
+  }
+}
+
+// softmax(Q K^T * scale) V per sequence and head, in float64.
+std::vector<double> attention_ref(const std::vector<float>& qkv, const std::vector<int32_t>& cu,
+                                  int64_t heads, int64_t d) {
+  const int64_t hidden = heads * d, stride = 3 * hidden;
+  std::vector<double> ctx(cu.back() * hidden);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+  for (size_t s = 0; s + 1 < cu.size(); ++s) {
+    for (int64_t h = 0; h < heads; ++h) {
+      for (int64_t q = cu[s]; q < cu[s + 1]; ++q) {
+        std::vector<double> p;
+        double mx = -INFINITY, sum = 0;
+        for (int64_t k = cu[s]; k < cu[s + 1]; ++k) {
+          double dot = 0;
+          for (int64_t i = 0; i < d; ++i) {
+            dot += static_cast<double>(qkv[q * stride + h * d + i]) *
+                   qkv[k * stride + hidden + h * d + i];
+          }
+          p.push_back(dot * scale);
+          mx = std::max(mx, p.back());
+        }
+        for (double& v : p) sum += (v = std::exp(v - mx));
+        for (int64_t i = 0; i < d; ++i) {
+          double acc = 0;
+          for (int64_t k = cu[s]; k < cu[s + 1]; ++k) {
+            acc += p[k - cu[s]] * qkv[k * stride + 2 * hidden + h * d + i];
+          }
+          ctx[q * hidden + h * d + i] = acc / sum;
+        }
+      }
+    }
+  }
+  return ctx;
+}
+
+TEST_P(CudaOpsTest, AttentionMatchesReferenceOnRaggedBatches) {
+  // Lengths around the 64-row tiles: single tokens, partial tiles, exact tiles, several tiles.
+  const std::vector<int32_t> lens = {1, 7, 64, 65, 130, 200};
+  std::vector<int32_t> cu = {0};
+  for (int32_t l : lens) cu.push_back(cu.back() + l);
+  const int64_t t = cu.back(), n = static_cast<int64_t>(lens.size()), heads = 3;
+  for (int64_t d : {16, 32, 64, 128}) {
+    const auto qkv = rounded(random_vector(t * 3 * heads * d, 40 + static_cast<uint32_t>(d)), dt());
+    const auto ref = attention_ref(qkv, cu, heads, d);
+    DeviceMem d_qkv(to_16bit(qkv, dt())), d_cu(cu);
+    const AttentionShape shape{heads, d, static_cast<float>(1.0 / std::sqrt(double(d)))};
+    for (bool mma : {true, false}) {
+      SCOPED_TRACE(std::string(mma ? "mma" : "simple") + " head_dim " + std::to_string(d));
+      DeviceMem d_ctx(t * heads * d * 2);
+      const auto run = mma ? backend::cuda::attention : backend::cuda::attention_simple;
+      ASSERT_TRUE(
+          run(dt(), d_qkv.get(), d_cu.get<int32_t>(), n, 200, shape, d_ctx.get(), nullptr).ok());
+      const auto ctx = from_16bit(d_ctx.download<uint16_t>(), dt());
+      // P is rounded to 16 bits before P.V in the tensor-core kernel: allow one more rounding.
+      EXPECT_LE(rel_error_nan_fails(ctx, ref), 2 * tolerance(dt()));
+    }
+  }
+}
+
+TEST_P(CudaOpsTest, ConvertFromF32RoundsToNearest) {
+  const auto x = random_vector(1000, 50, 10.0f);
+  DeviceMem d_x(x), d_y(x.size() * 2);
+  ASSERT_TRUE(backend::cuda::convert_from_f32(dt(), d_x.get<float>(), d_y.get(),
+                                              static_cast<int64_t>(x.size()), nullptr)
+                  .ok());
+  EXPECT_EQ(d_y.download<uint16_t>(), to_16bit(x, dt()));
+}
+
+TEST(CudaOpsArgs, LaunchersRejectBadArguments) {
+  // No GPU needed: these fail before anything is launched.
+  EXPECT_FALSE(
+      backend::cuda::attention(DType::kF16, nullptr, nullptr, 1, 1, {1, 48, 1.0f}, nullptr, nullptr)
+          .ok());
+  EXPECT_FALSE(backend::cuda::bias_gelu_erf(DType::kF16, nullptr, nullptr, 1, 12, nullptr).ok());
+  EXPECT_FALSE(backend::cuda::bias_residual_layer_norm(DType::kF16, nullptr, nullptr, nullptr,
+                                                       false, nullptr, nullptr, 1, 64, 1e-5f,
+                                                       nullptr, nullptr, nullptr)
+                   .ok());
+}
+
+}  // namespace
+}  // namespace kiln::testing
