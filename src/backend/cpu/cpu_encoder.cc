@@ -17,11 +17,17 @@ Result<std::unique_ptr<Linear>> pack(const model::DenseWeights& d, LinearSpec sp
                                      const PackedWeight* packed = nullptr) {
   spec.out = d.out;
   spec.in = d.in;
+  // Only INT8 layers divide their input by the SmoothQuant factors; other smoothed layers get
+  // the factors divided back out of their weights, which packed weights no longer allow.
+  const bool unfold = spec.precision != Precision::kInt8 && !spec.smooth.empty();
   if (packed != nullptr && packed->data != nullptr) {
+    if (unfold) {
+      return invalid_argument("packed " + std::string(precision_name(spec.precision)) +
+                              " weights cannot carry SmoothQuant factors");
+    }
     return Linear::from_packed(packed->data, packed->bytes, packed->layout, d.bias.data(), spec);
   }
-  if (spec.precision != Precision::kInt8 && !spec.smooth.empty()) {
-    // Only INT8 layers divide their input by the SmoothQuant factors; undo them in the weights.
+  if (unfold) {
     const auto w = unsmooth(d.weight.data(), d.out, d.in, spec.smooth);
     spec.smooth.clear();
     return Linear::create(w.data(), d.bias.data(), spec);

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -30,7 +29,8 @@ namespace kiln::backend::cpu {
 // - Rows go through in blocks of kBlockRows, one block per OpenMP thread at a time (oneDNN runs
 //   single-threaded inside our parallel region): quantized input, the GEMM's float block and
 //   our epilogue stay in L2, so the output is written once and never re-read. Blocked GEMMs ran
-//   at the whole-matrix speed (360-410 GOP/s per core, 80-89% of the 128 ops/cycle peak).
+//   at the whole-matrix speed (360-410 GOP/s per core, 80-89% of the 128 ops/cycle peak), and
+//   at batch 1 a whole-matrix GEMM threaded over N by oneDNN was no faster (MiniLM, BERT-base).
 
 namespace {
 
@@ -42,7 +42,6 @@ constexpr size_t kAlign = 64;
 // Rows per block: the GEMM's float output of a block (kBlockRows x N, 768 KiB for N = 3072)
 // stays in the 2 MiB L2 for the epilogue.
 constexpr int64_t kBlockRows = 64;
-constexpr int64_t kWholeRows = 256;
 size_t align_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 
 Status validate(const LinearSpec& s) {
@@ -168,7 +167,6 @@ struct Int8Linear::Impl {
   };
   Status run(const BlockIo& io, int64_t rows) const;
   void run_block(const BlockIo& io, int64_t r0, int64_t rows) const;
-  void run_whole(const BlockIo& io, int64_t rows) const;
   // The three steps, on rows [r0, r0 + rows) of the call.
   void quantize(const BlockIo& io, int64_t r0, int64_t rows, uint8_t* codes, float* scales) const;
   void gemm(const uint8_t* q, int64_t rows, float* acc) const;
@@ -333,39 +331,9 @@ void Int8Linear::Impl::run_block(const BlockIo& io, int64_t r0, int64_t rows) co
   epilogue(io, r0, rows, acc, scales);
 }
 
-void Int8Linear::Impl::run_whole(const BlockIo& io, int64_t rows) const {
-  // The calling thread's buffers, shared with its team for the row-parallel passes.
-  BlockScratch& s = block_scratch();
-  const uint8_t* q = io.in_codes;
-  const float* scales = io.in_scales;
-  if (q == nullptr) {
-    uint8_t* codes = grow(s.q, rows * spec.in);
-    float* row_scales = grow(s.scales, rows);
-#pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < rows; ++r) quantize(io, r, 1, codes + r * spec.in, row_scales + r);
-    q = codes;
-    scales = row_scales;
-  }
-  float* acc = grow(s.acc, rows * spec.out);
-  gemm(q, rows, acc);
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
-    epilogue(io, r, 1, acc + r * spec.out, scales != nullptr ? scales + r : nullptr);
-  }
-}
-
 Status Int8Linear::Impl::run(const BlockIo& io, int64_t rows) const {
   if (rows == 0) return ok_status();
   const int64_t threads = omp_get_max_threads();
-  static const bool whole_env = std::getenv("XX_WHOLE") != nullptr;
-  if (whole_env && threads > 1 && rows <= kWholeRows) {
-    try {
-      run_whole(io, rows);
-    } catch (const dnnl::error& e) {
-      return internal_error(std::string("oneDNN int8 matmul failed: ") + e.what());
-    }
-    return ok_status();
-  }
   // Blocks of at most kBlockRows, at least one per thread when there are enough rows. One
   // block alone runs on this thread, where oneDNN parallelizes the GEMM itself.
   const int64_t block = std::clamp<int64_t>((rows + threads - 1) / threads, 1, kBlockRows);
