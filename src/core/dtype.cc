@@ -42,10 +42,14 @@ bool parse_dtype(std::string_view name, DType* out) {
 
 std::string_view precision_name(Precision precision) {
   switch (precision) {
-    case Precision::kF32: return "fp32";
-    case Precision::kBF16: return "bf16";
-    case Precision::kInt8: return "int8";
-    case Precision::kF16: return "fp16";
+    case Precision::kF32:
+      return "fp32";
+    case Precision::kBF16:
+      return "bf16";
+    case Precision::kInt8:
+      return "int8";
+    case Precision::kF16:
+      return "fp16";
   }
   return "fp32";
 }

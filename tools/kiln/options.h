@@ -29,7 +29,8 @@ struct EngineFlags {
     out->device = device;
     out->num_threads = threads;
     if (!parse_precision(precision, &out->precision)) {
-      std::fprintf(stderr, "error: unknown precision \"%s\" (fp32, bf16, int8)\n", precision.c_str());
+      std::fprintf(stderr, "error: unknown precision \"%s\" (fp32, bf16, int8)\n",
+                   precision.c_str());
       return false;
     }
     return true;
