@@ -36,7 +36,6 @@ void add_output(inference::ModelConfig* c, const char* name, std::initializer_li
 
 void auto_complete(const Engine& engine, inference::ModelConfig* c) {
   const ModelInfo& info = engine.info();
-  const bool batching = c->max_batch_size() > 0;
   if (c->input().empty()) {
     if (engine.tokenizer() != nullptr) {
       add_input(c, "TEXT", inference::TYPE_STRING, {1});
@@ -66,7 +65,6 @@ void auto_complete(const Engine& engine, inference::ModelConfig* c) {
     }
     add_output(c, "last_hidden_state", {-1, h});
   }
-  (void)batching;
 }
 
 Status check_declared(const Engine& engine, const inference::ModelConfig& c) {

@@ -83,12 +83,11 @@ Status validate_model_config(const inference::ModelConfig& config) {
       return invalid_argument(
           "default_priority_level and priority_queue_policy need priority_levels > 0");
     }
-    for (const auto& [level, policy] : db.priority_queue_policy()) {
+    for (const auto& [level, unused] : db.priority_queue_policy()) {
       if (level < 1 || level > db.priority_levels()) {
         return invalid_argument("priority_queue_policy level " + std::to_string(level) +
                                 " is outside [1, priority_levels]");
       }
-      (void)policy;
     }
   }
   if (config.version_policy().has_specific()) {

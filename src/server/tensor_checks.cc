@@ -5,15 +5,6 @@
 namespace kiln::server {
 namespace {
 
-std::string shape_string(const std::vector<int64_t>& s) {
-  std::string out = "[";
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (i > 0) out += ',';
-    out += std::to_string(s[i]);
-  }
-  return out + "]";
-}
-
 template <typename Dims>
 std::string dims_string(const Dims& dims, bool batch) {
   std::string out = batch ? "[-1" : "[";
@@ -27,6 +18,15 @@ std::string dims_string(const Dims& dims, bool batch) {
 }
 
 }  // namespace
+
+std::string shape_string(const std::vector<int64_t>& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i > 0) out += ',';
+    out += std::to_string(s[i]);
+  }
+  return out + "]";
+}
 
 DataType from_config_type(inference::DataType t) {
   switch (t) {

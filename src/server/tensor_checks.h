@@ -1,6 +1,7 @@
 // Checks of request tensors against a model configuration, shared by every backend.
 #pragma once
 
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -18,6 +19,9 @@ inference::DataType to_config_type(DataType type);
 /// max_batch_size > 0, at most max_batch_size), byte sizes consistent with the shape. Also
 /// checks that requested outputs exist. Returns the batch size (1 without batching).
 Result<int64_t> validate_request(const inference::ModelConfig& config, const InferRequest& request);
+
+/// "[2,3]": a shape for error messages.
+std::string shape_string(const std::vector<int64_t>& shape);
 
 /// Splits a BYTES tensor into its elements (views into the tensor's bytes).
 Result<std::vector<std::string_view>> split_bytes(const Tensor& tensor);

@@ -345,16 +345,6 @@ Result<ParsedInfer> parse_infer_request(std::shared_ptr<const std::string> body,
   return out;
 }
 
-std::string shape_string(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (i > 0) s += ',';
-    s += std::to_string(shape[i]);
-  }
-  s += ']';
-  return s;
-}
-
 bool OutputFormat::is_binary(std::string_view name) const {
   auto it = binary.find(name);
   return it != binary.end() ? it->second : binary_default;

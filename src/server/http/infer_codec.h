@@ -17,6 +17,7 @@
 
 #include "kiln/server.h"
 #include "kiln/status.h"
+#include "server/tensor_checks.h"
 
 namespace kiln::server::http {
 
@@ -55,9 +56,6 @@ struct EncodedInfer {
   std::string body;
   std::optional<size_t> json_size;
 };
-
-/// A shape for messages, e.g. "[2,128]".
-std::string shape_string(const std::vector<int64_t>& shape);
 
 /// Encodes `response` as KServe v2 JSON, appending the outputs that `format` asks in binary in
 /// output order. FP16/BF16 outputs asked as JSON are written as numbers (Triton refuses them).
