@@ -1,0 +1,222 @@
+#include "optimize/build_pipeline.h"
+
+#include <chrono>
+#include <cmath>
+
+#include "tokenizer/tokenizer_impl.h"
+
+namespace kiln::optimize {
+
+namespace {
+
+Result<std::unique_ptr<Tokenizer>> source_tokenizer(const plan::ModelSource& source) {
+  if (!source.tokenizer) {
+    return failed_precondition(source.dir +
+                               " has no tokenizer.json or vocab.txt: calibration texts cannot "
+                               "be tokenized");
+  }
+  const auto& t = *source.tokenizer;
+  Result<tokenizer::TokenizerParts> parts =
+      t.kind == plan::TokenizerRecord::Kind::kJson
+          ? tokenizer::parse_tokenizer_json(t.text)
+          : tokenizer::bert_parts_from_vocab(t.text, t.lowercase);
+  if (!parts.ok()) return parts.status().with_context(source.dir + " tokenizer");
+  return tokenizer::make_tokenizer(std::move(parts).value());
+}
+
+int64_t max_length(const plan::ModelSource& source) {
+  int64_t limit = source.config.max_sequence_length();
+  if (source.config.task == Task::kEmbed && source.pooling.max_seq_length > 0) {
+    limit = std::min(limit, source.pooling.max_seq_length);
+  }
+  return limit;
+}
+
+// Calibration and held-out lines: a separate file, or every fifth calibration line.
+struct Texts {
+  std::vector<std::string> calibration, validation;
+};
+
+Result<Texts> read_texts(const OptimizeOptions& o) {
+  Texts t;
+  if (!o.validation.empty()) {
+    KILN_ASSIGN_OR_RETURN(t.calibration,
+                          read_calibration_lines(o.calibration, o.calibration_samples));
+    KILN_ASSIGN_OR_RETURN(t.validation,
+                          read_calibration_lines(o.validation, o.validation_samples, 4));
+    return t;
+  }
+  KILN_ASSIGN_OR_RETURN(auto lines, read_calibration_lines(
+                                        o.calibration, o.calibration_samples + o.validation_samples,
+                                        kMinCalibrationLines));
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const bool held_out =
+        i % 5 == 4 && static_cast<int64_t>(t.validation.size()) < o.validation_samples;
+    if (held_out) {
+      t.validation.push_back(std::move(lines[i]));
+    } else if (static_cast<int64_t>(t.calibration.size()) < o.calibration_samples) {
+      t.calibration.push_back(std::move(lines[i]));
+    }
+  }
+  return t;
+}
+
+bool needs_calibration(const OptimizeOptions& o) {
+  return o.quantize.smoothquant_alpha >= 0 || o.max_accuracy_drop >= 0 ||
+         (o.prune && o.prune_method == PruneMethod::kSparseGpt) ||
+         (o.precision == Precision::kInt8 &&
+          o.quantize.scaling == quant::ActivationScaling::kStaticPerTensor);
+}
+
+}  // namespace
+
+Status check_options(const OptimizeOptions& o) {
+  const bool int8 = o.precision == Precision::kInt8;
+  if (!int8) {
+    if (o.quantize.smoothquant_alpha >= 0)
+      return invalid_argument("--smoothquant needs --precision int8");
+    if (o.max_accuracy_drop >= 0)
+      return invalid_argument("--max-accuracy-drop needs --precision int8");
+    if (o.quantize.gelu_clip > 0) return invalid_argument("--gelu-clip needs --precision int8");
+    if (o.calibrator_given) return invalid_argument("--calibrator needs --precision int8");
+  }
+  if (o.quantize.smoothquant_alpha > 1 || std::isnan(o.quantize.smoothquant_alpha)) {
+    return invalid_argument("--smoothquant ALPHA must be in [0, 1]");
+  }
+  if (o.max_accuracy_drop >= 1 || std::isnan(o.max_accuracy_drop)) {
+    return invalid_argument("--max-accuracy-drop must be in [0, 1)");
+  }
+  if (!(o.quantize.gelu_clip >= 0) || std::isinf(o.quantize.gelu_clip)) {
+    return invalid_argument("--gelu-clip must be a finite value >= 0");
+  }
+  if (o.calibrator_given && o.quantize.scaling == quant::ActivationScaling::kDynamicPerToken) {
+    return invalid_argument(
+        "--calibrator picks static activation scales; it does nothing with dynamic per-token "
+        "scales (--activation-scales dynamic)");
+  }
+  if (o.fallback != Precision::kBF16 && o.fallback != Precision::kF32) {
+    return invalid_argument("--fallback-precision must be bf16 or fp32");
+  }
+  if (o.calibration_samples < kMinCalibrationLines) {
+    return invalid_argument("--calibration-samples must be at least " +
+                            std::to_string(kMinCalibrationLines));
+  }
+  if (o.validation_samples < 4) return invalid_argument("--validation-samples must be at least 4");
+  if (!o.validation.empty() && o.calibration.empty()) {
+    return invalid_argument("--validation needs --calibration");
+  }
+  if (o.calibration.empty() && needs_calibration(o)) {
+    std::string why = o.quantize.smoothquant_alpha >= 0 ? "--smoothquant"
+                      : o.max_accuracy_drop >= 0        ? "--max-accuracy-drop"
+                      : o.prune                         ? "--sparsity 2:4 with sparsegpt pruning"
+                                                        : "static activation scales";
+    return invalid_argument(why +
+                            " needs calibration texts: --calibration FILE (one sample per "
+                            "line)");
+  }
+  return ok_status();
+}
+
+Result<BuildReport> optimize(plan::ModelSource* source, const OptimizeOptions& o,
+                             plan::BuildOptions* build) {
+  KILN_RETURN_IF_ERROR(check_options(o));
+  const auto start = std::chrono::steady_clock::now();
+  auto say = [&](const std::string& line) {
+    if (o.progress) o.progress(line);
+  };
+  BuildReport report;
+  build->precision = o.precision;
+  TrialModel model;
+  KILN_ASSIGN_OR_RETURN(model.device, backend::find_device(o.device));
+  model.config = source->config;
+  model.pooling = source->pooling;
+  model.num_threads = o.num_threads;
+  report.output_kind =
+      source->config.task == Task::kEmbed ? "pooled embedding" : "last hidden state";
+
+  // Texts.
+  CalibrationSet calib, valid;
+  ModelOutputs original;  // the FP32 model's held-out outputs
+  if (!o.calibration.empty()) {
+    KILN_ASSIGN_OR_RETURN(auto tok, source_tokenizer(*source));
+    KILN_ASSIGN_OR_RETURN(Texts texts, read_texts(o));
+    const bool types = source->config.type_vocab_size > 0;
+    KILN_ASSIGN_OR_RETURN(calib,
+                          tokenize_lines(*tok, texts.calibration, max_length(*source), types));
+    KILN_ASSIGN_OR_RETURN(valid,
+                          tokenize_lines(*tok, texts.validation, max_length(*source), types));
+    report.calibration = o.calibration;
+    report.calibration_texts = calib.texts;
+    report.calibration_tokens = calib.tokens;
+    report.truncated = calib.truncated + valid.truncated;
+    report.validation = o.validation.empty() ? o.calibration + " (every fifth line)" : o.validation;
+    report.validation_texts = valid.texts;
+    say("calibration: " + std::to_string(calib.texts) + " texts, " + std::to_string(calib.tokens) +
+        " tokens; held out: " + std::to_string(valid.texts) + " texts");
+    KILN_ASSIGN_OR_RETURN(auto exec, compile_trial(model, source->weights, nullptr));
+    KILN_ASSIGN_OR_RETURN(original, run_outputs(*exec, model, valid));
+  }
+  const bool have_texts = !o.calibration.empty();
+
+  // 1. Pruning.
+  ModelOutputs reference = original;  // what quantization is measured against
+  if (o.prune) {
+    say(std::string("pruning to 2:4 (") + std::string(prune_method_name(o.prune_method)) + ")");
+    KILN_ASSIGN_OR_RETURN(report.pruned,
+                          prune_model(model, &source->weights, o.prune_method,
+                                      have_texts ? &calib : nullptr, {}, &build->sparsity));
+    report.pruning = o.prune_method;
+    if (have_texts) {
+      KILN_ASSIGN_OR_RETURN(auto exec, compile_trial(model, source->weights, nullptr));
+      KILN_ASSIGN_OR_RETURN(reference, run_outputs(*exec, model, valid));
+      report.pruned_fp32 = compare_outputs(original, reference);
+    }
+  }
+
+  // 2. INT8 calibration.
+  if (o.precision == Precision::kInt8) {
+    quant::ModelQuant q;
+    if (have_texts) {
+      say("int8 calibration");
+      KILN_ASSIGN_OR_RETURN(Int8Calibration cal,
+                            calibrate_int8(model, source->weights, calib, o.quantize));
+      q = cal.quant;
+      report.int8 = std::move(cal);
+    } else {
+      q = dynamic_int8(static_cast<int>(source->weights.layers.size()), o.quantize.gelu_clip);
+    }
+    // 3. Mixed precision.
+    if (o.max_accuracy_drop >= 0) {
+      MixedOptions mo;
+      mo.max_drop = o.max_accuracy_drop;
+      mo.fallback = o.fallback;
+      mo.progress = o.progress;
+      KILN_ASSIGN_OR_RETURN(MixedPrecision mixed, choose_mixed_precision(model, source->weights, q,
+                                                                         valid, reference, mo));
+      q = mixed.quant;
+      report.mixed = std::move(mixed);
+    }
+    source->weights = apply_smoothing(source->weights, q);
+    build->quant = std::make_shared<const quant::ModelQuant>(std::move(q));
+  }
+
+  // The plan's model against the original, on the held-out texts.
+  if (have_texts) {
+    std::shared_ptr<const quant::ModelQuant> q = build->quant;
+    if (q == nullptr && o.precision != Precision::kF32) {
+      auto uniform = std::make_shared<quant::ModelQuant>();
+      uniform->layers.resize(source->weights.layers.size());
+      for (auto& l : uniform->layers) {
+        for (auto& s : l.sites) s.precision = o.precision;
+      }
+      q = uniform;
+    }
+    KILN_ASSIGN_OR_RETURN(auto exec, compile_trial(model, source->weights, q));
+    KILN_ASSIGN_OR_RETURN(ModelOutputs out, run_outputs(*exec, model, valid));
+    report.final_accuracy = compare_outputs(original, out);
+  }
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return report;
+}
+
+}  // namespace kiln::optimize

@@ -1,0 +1,65 @@
+#include "optimize/calibration_set.h"
+
+#include <algorithm>
+#include <fstream>
+
+namespace kiln::optimize {
+
+Result<std::vector<std::string>> read_calibration_lines(const std::string& path, int64_t max_lines,
+                                                        int64_t min_lines) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return not_found("calibration file " + path + " cannot be opened");
+  std::vector<std::string> lines;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    lines.push_back(std::move(line));
+    if (max_lines > 0 && static_cast<int64_t>(lines.size()) >= max_lines) break;
+  }
+  if (in.bad()) return data_loss("calibration file " + path + ": read error");
+  if (static_cast<int64_t>(lines.size()) < min_lines) {
+    return invalid_argument("calibration file " + path + " has " + std::to_string(lines.size()) +
+                            " non-blank lines; at least " + std::to_string(min_lines) +
+                            " are needed (one sample per line)");
+  }
+  return lines;
+}
+
+Result<CalibrationSet> tokenize_lines(const Tokenizer& tokenizer,
+                                      const std::vector<std::string>& lines, int64_t max_length,
+                                      bool use_type_ids, int64_t batch_tokens) {
+  CalibrationSet set;
+  EncodeOptions full;  // untruncated, to count what truncation cuts
+  EncodeOptions cut;
+  cut.max_length = static_cast<size_t>(max_length);
+  TokenBatch batch;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const std::string& line = lines[i];
+    const size_t tab = line.find('\t');
+    auto encode = [&](const EncodeOptions& o) {
+      return tab == std::string::npos
+                 ? tokenizer.encode(line, o)
+                 : tokenizer.encode_pair(std::string_view(line).substr(0, tab),
+                                         std::string_view(line).substr(tab + 1), o);
+    };
+    auto enc = encode(cut);
+    if (!enc.ok()) return enc.status().with_context("calibration line " + std::to_string(i + 1));
+    if (static_cast<int64_t>(enc->ids.size()) == max_length) {
+      auto whole = encode(full);
+      if (whole.ok() && static_cast<int64_t>(whole->ids.size()) > max_length) ++set.truncated;
+    }
+    const int64_t len = static_cast<int64_t>(enc->ids.size());
+    if (batch.num_tokens() > 0 && batch.num_tokens() + len > batch_tokens) {
+      set.batches.push_back(std::move(batch));
+      batch = TokenBatch();
+    }
+    batch.add(enc->ids, use_type_ids ? enc->type_ids : std::vector<int32_t>());
+    set.tokens += len;
+    ++set.texts;
+  }
+  if (batch.num_sequences() > 0) set.batches.push_back(std::move(batch));
+  return set;
+}
+
+}  // namespace kiln::optimize

@@ -1,0 +1,40 @@
+// The calibration texts `kiln build` runs the FP32 model on: one sample per line of a text file
+// (a line with a TAB is a text pair, e.g. question<TAB>context for QA models), tokenized with the
+// model's tokenizer and packed into ragged batches. Part of the lines can be held out to measure
+// accuracy during the build (mixed precision) without touching the evaluation sets.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kiln/engine.h"
+#include "kiln/status.h"
+#include "kiln/tokenizer.h"
+
+namespace kiln::optimize {
+
+/// Fewest calibration lines accepted: fewer cannot give stable activation ranges.
+inline constexpr int64_t kMinCalibrationLines = 16;
+
+/// Tokenized texts in ragged batches.
+struct CalibrationSet {
+  std::vector<TokenBatch> batches;
+  int64_t texts = 0;
+  int64_t tokens = 0;
+  int64_t truncated = 0;  ///< texts longer than the model's max length, cut to it
+};
+
+/// Non-blank lines of `path` (at most `max_lines`; 0 = all). NotFound for a missing file,
+/// InvalidArgument for one with fewer than `min_lines` non-blank lines (naming the count).
+Result<std::vector<std::string>> read_calibration_lines(const std::string& path,
+                                                        int64_t max_lines = 0,
+                                                        int64_t min_lines = kMinCalibrationLines);
+
+/// Tokenizes `lines` (a TAB splits a pair) to at most `max_length` tokens each and packs them
+/// into batches of at most `batch_tokens` tokens. Invalid UTF-8 names the line.
+Result<CalibrationSet> tokenize_lines(const Tokenizer& tokenizer,
+                                      const std::vector<std::string>& lines, int64_t max_length,
+                                      bool use_type_ids, int64_t batch_tokens = 8192);
+
+}  // namespace kiln::optimize

@@ -1,0 +1,96 @@
+#include "optimize/model_runs.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "runtime/heads.h"
+
+namespace kiln::optimize {
+
+namespace {
+
+backend::EncoderInputs inputs_of(const TokenBatch& b, const model::ModelConfig& config) {
+  backend::EncoderInputs in;
+  in.ids = b.ids.data();
+  in.type_ids = config.type_vocab_size > 0 && !b.type_ids.empty() ? b.type_ids.data() : nullptr;
+  in.cu_seqlens = b.cu_seqlens.data();
+  in.num_sequences = b.num_sequences();
+  in.num_tokens = b.num_tokens();
+  return in;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<backend::EncoderExecutor>> compile_trial(
+    const TrialModel& model, const model::EncoderWeights& weights,
+    std::shared_ptr<const quant::ModelQuant> quant) {
+  backend::ExecutorOptions eo;
+  eo.precision = Precision::kF32;
+  eo.quant = std::move(quant);
+  eo.num_threads = model.num_threads;
+  return model.device->compile(model.config, weights, eo);
+}
+
+Status observe(const backend::EncoderExecutor& executor, const TrialModel& model,
+               const CalibrationSet& set, const backend::LinearObserver& observer) {
+  std::vector<float> hidden;
+  for (const TokenBatch& b : set.batches) {
+    hidden.resize(static_cast<size_t>(b.num_tokens() * model.config.hidden_size));
+    KILN_RETURN_IF_ERROR(
+        executor.run_observed(inputs_of(b, model.config), hidden.data(), observer));
+  }
+  return ok_status();
+}
+
+Result<ModelOutputs> run_outputs(const backend::EncoderExecutor& executor, const TrialModel& model,
+                                 const CalibrationSet& set) {
+  const int64_t h = model.config.hidden_size;
+  const bool pooled = model.config.task == Task::kEmbed;
+  ModelOutputs out;
+  out.width = h;
+  std::vector<float> hidden;
+  for (const TokenBatch& b : set.batches) {
+    hidden.resize(static_cast<size_t>(b.num_tokens() * h));
+    KILN_RETURN_IF_ERROR(executor.run(inputs_of(b, model.config), hidden.data()));
+    if (pooled) {
+      const size_t at = out.rows.size();
+      out.rows.resize(at + static_cast<size_t>(b.num_sequences() * h));
+      runtime::pool(hidden.data(), b.cu_seqlens.data(), b.num_sequences(), h, model.pooling,
+                    out.rows.data() + at);
+    } else {
+      out.rows.insert(out.rows.end(), hidden.begin(), hidden.end());
+    }
+  }
+  return out;
+}
+
+CosineSummary compare_outputs(const ModelOutputs& reference, const ModelOutputs& candidate) {
+  const int64_t n = std::min(reference.count(), candidate.count());
+  const int64_t w = reference.width;
+  std::vector<double> cos(static_cast<size_t>(n));
+  for (int64_t r = 0; r < n; ++r) {
+    const float* a = reference.rows.data() + r * w;
+    const float* b = candidate.rows.data() + r * w;
+    double ab = 0, aa = 0, bb = 0;
+    for (int64_t c = 0; c < w; ++c) {
+      ab += static_cast<double>(a[c]) * b[c];
+      aa += static_cast<double>(a[c]) * a[c];
+      bb += static_cast<double>(b[c]) * b[c];
+    }
+    // Two zero rows agree; one zero row does not.
+    cos[r] = aa == 0 && bb == 0 ? 1.0 : (aa == 0 || bb == 0 ? 0.0 : ab / std::sqrt(aa * bb));
+  }
+  CosineSummary s;
+  if (n == 0) return s;
+  double sum = 0;
+  for (double c : cos) sum += c;
+  s.mean = sum / static_cast<double>(n);
+  const int64_t k = std::max<int64_t>(1, n / 100);
+  std::partial_sort(cos.begin(), cos.begin() + k, cos.end());
+  double low = 0;
+  for (int64_t i = 0; i < k; ++i) low += cos[i];
+  s.worst_1pct = low / static_cast<double>(k);
+  return s;
+}
+
+}  // namespace kiln::optimize

@@ -1,0 +1,92 @@
+// Calibration texts: reading (missing, empty, tiny files; blank lines; CRLF), tokenizing
+// (pairs, truncation counted, batching by tokens).
+#include <gtest/gtest.h>
+
+#include "../plan/plan_test_util.h"
+#include "optimize/calibration_set.h"
+#include "tokenizer/tokenizer_impl.h"
+
+namespace kiln::optimize {
+namespace {
+
+using plan::testing::TempDir;
+using plan::testing::write_text;
+
+std::unique_ptr<Tokenizer> micro_tokenizer() {
+  auto parts = tokenizer::bert_parts_from_vocab(plan::testing::micro_vocab(), true);
+  EXPECT_TRUE(parts.ok());
+  auto tok = tokenizer::make_tokenizer(std::move(parts).value());
+  EXPECT_TRUE(tok.ok());
+  return std::move(tok).value();
+}
+
+TEST(CalibrationLines, MissingEmptyAndTinyFilesAreClearErrors) {
+  TempDir dir;
+  auto missing = read_calibration_lines(dir.file("nope.txt"));
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(missing.status().message().find("nope.txt"), std::string::npos);
+
+  write_text(dir.file("empty.txt"), "");
+  auto empty = read_calibration_lines(dir.file("empty.txt"));
+  EXPECT_EQ(empty.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(empty.status().message().find("has 0 non-blank lines"), std::string::npos)
+      << empty.status().message();
+
+  write_text(dir.file("tiny.txt"), "one\ntwo\n\n   \nthree\n");
+  auto tiny = read_calibration_lines(dir.file("tiny.txt"));
+  EXPECT_EQ(tiny.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(tiny.status().message().find("has 3 non-blank lines"), std::string::npos);
+}
+
+TEST(CalibrationLines, SkipsBlankLinesStripsCrAndStopsAtTheLimit) {
+  TempDir dir;
+  std::string text;
+  for (int i = 0; i < 40; ++i) text += "line " + std::to_string(i) + "\r\n" + (i % 3 ? "" : "\n");
+  write_text(dir.file("c.txt"), text);
+  auto all = read_calibration_lines(dir.file("c.txt"));
+  ASSERT_TRUE(all.ok()) << all.status().to_string();
+  ASSERT_EQ(all->size(), 40u);
+  EXPECT_EQ((*all)[0], "line 0");
+  EXPECT_EQ((*all)[39], "line 39");
+  auto some = read_calibration_lines(dir.file("c.txt"), 20);
+  ASSERT_TRUE(some.ok());
+  EXPECT_EQ(some->size(), 20u);
+}
+
+TEST(CalibrationTokens, PairsTruncationAndBatches) {
+  auto tok = micro_tokenizer();
+  std::string long_line;
+  for (int i = 0; i < 5; ++i) long_line += "the quick brown fox ";
+  std::vector<std::string> lines = {"the quick brown fox", "hello\tworld", long_line};
+  auto set = tokenize_lines(*tok, lines, 8, true, 10);
+  ASSERT_TRUE(set.ok()) << set.status().to_string();
+  EXPECT_EQ(set->texts, 3);
+  EXPECT_EQ(set->truncated, 1);  // the long line; "the quick brown fox" is 6 tokens
+  int64_t tokens = 0, seqs = 0;
+  for (const TokenBatch& b : set->batches) {
+    EXPECT_LE(b.num_tokens(), 10);
+    tokens += b.num_tokens();
+    seqs += b.num_sequences();
+  }
+  EXPECT_EQ(seqs, 3);
+  EXPECT_EQ(tokens, 6 + 5 + 8);
+  EXPECT_EQ(tokens, set->tokens);
+  // One batch: the pair [CLS] hello [SEP] world [SEP] has type ids 0 0 0 1 1.
+  auto one = tokenize_lines(*tok, lines, 8, true, 1000);
+  ASSERT_TRUE(one.ok());
+  ASSERT_EQ(one->batches.size(), 1u);
+  const TokenBatch& b = one->batches[0];
+  ASSERT_EQ(b.cu_seqlens[2] - b.cu_seqlens[1], 5);
+  const std::vector<int32_t> types(b.type_ids.begin() + b.cu_seqlens[1],
+                                   b.type_ids.begin() + b.cu_seqlens[2]);
+  EXPECT_EQ(types, (std::vector<int32_t>{0, 0, 0, 1, 1}));
+
+  std::vector<std::string> bad = {"fine", std::string("\xff\xfe", 2)};
+  auto invalid = tokenize_lines(*tok, bad, 8, true);
+  EXPECT_FALSE(invalid.ok());
+  EXPECT_NE(invalid.status().message().find("calibration line 2"), std::string::npos)
+      << invalid.status().to_string();
+}
+
+}  // namespace
+}  // namespace kiln::optimize
