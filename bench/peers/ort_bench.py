@@ -15,16 +15,20 @@ from peer_common import measure, parse_args, report, workloads
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def main():
-    args = parse_args(__doc__.split("\n")[0])
+def open_session(path, threads):
+    """A CPU session as every ONNX Runtime peer runs it (ort_int8_bench.py too)."""
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.intra_op_num_threads = args.threads
+    opts.intra_op_num_threads = threads
     # One request at a time: no inter-op parallelism, so all threads go to each kernel.
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    path = ROOT / "var/onnx" / f"{args.model}.opt.onnx"
-    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def main():
+    args = parse_args(__doc__.split("\n")[0])
+    session = open_session(ROOT / "var/onnx" / f"{args.model}.opt.onnx", args.threads)
     names = {i.name for i in session.get_inputs()}
     for batch, seq, inputs in workloads(args):
         feed = {k: v for k, v in inputs.items() if k in names}

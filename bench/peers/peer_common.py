@@ -14,7 +14,9 @@ import numpy as np
 TOKEN_RANGE = (1000, 30000)
 
 
-def parse_args(description):
+def parse_args(description, extra=None):
+    """The options every peer takes; extra(parser), if given, adds a peer's own."""
+
     def ints(s):
         return [int(x) for x in s.split(",")]
 
@@ -26,6 +28,8 @@ def parse_args(description):
     p.add_argument("--min-seconds", type=float, default=3.0, help="time at least this long ...")
     p.add_argument("--min-iters", type=int, default=10, help="... and at least this many runs")
     p.add_argument("--warmup", type=int, default=2, help="untimed runs first (allocations, JIT)")
+    if extra:
+        extra(p)
     return p.parse_args()
 
 
