@@ -44,11 +44,9 @@ run_all() {  # model batch-list
     done
     if [ -f "var/plans/$m.int8.plan" ]; then
       sleep 5
-      # kiln bench names a row by --precision and the file name: make it the plan's own row.
-      "$KILN" bench --model "var/plans/$m.int8.plan" --precision int8 --batch "$batch" --seq 128 \
-        --min-seconds "$MIN_SECONDS" --min-iters 5 --json |
-        sed "s/\"kiln-int8\",\"model\":\"$m.int8.plan\"/\"kiln-int8-plan\",\"model\":\"$m\"/" |
-        tee -a "$out"
+      # A plan's row is named by its own precision: kiln-int8-plan.
+      "$KILN" bench --model "var/plans/$m.int8.plan" --name "$m" --batch "$batch" --seq 128 \
+        --min-seconds "$MIN_SECONDS" --min-iters 5 --json | tee -a "$out"
     fi
     sleep 5
     .venv/bin/python bench/peers/ort_bench.py --model "$m" --batch "$batch" --seq 128 \

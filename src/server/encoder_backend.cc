@@ -18,6 +18,13 @@ namespace {
 constexpr int64_t kDefaultMaxBatchSize = 64;
 constexpr int64_t kDefaultMaxBatchTokens = 16384;
 
+bool uses_gpu(const inference::ModelConfig& config) {
+  for (const auto& g : config.instance_group()) {
+    if (g.kind() == inference::ModelInstanceGroup::KIND_GPU) return true;
+  }
+  return false;
+}
+
 void add_input(inference::ModelConfig* c, const char* name, inference::DataType type,
                std::initializer_list<int64_t> dims) {
   auto* in = c->add_input();
@@ -118,14 +125,18 @@ Result<std::unique_ptr<ModelBackend>> create_encoder_backend(const BackendContex
   } else if (core::file_exists(dir + "/" + plan::kDefaultFileName)) {
     dir += std::string("/") + plan::kDefaultFileName;
   }
-  // A plan's own precision applies; the parameter is for Hugging Face directories.
+  // KIND_GPU instances run on the CUDA device (validate_model_config refuses mixed kinds);
+  // KIND_CPU and KIND_AUTO on the CPU. A plan's own precision applies; the parameter is for
+  // Hugging Face directories (default fp32 on the CPU, fp16 on the GPU).
   EngineOptions options;
   options.num_threads = context.num_threads;
-  const std::string precision = config_parameter(*config, "precision", "fp32");
-  if (precision == "bf16") {
-    options.precision = Precision::kBF16;
-  } else if (precision != "fp32") {
-    return invalid_argument("parameter precision '" + precision + "': expected fp32 or bf16");
+  const bool gpu = uses_gpu(*config);
+  options.device = gpu ? "cuda" : "cpu";
+  const std::string precision = config_parameter(*config, "precision", gpu ? "fp16" : "fp32");
+  if (!parse_precision(precision, &options.precision) || options.precision == Precision::kInt8) {
+    return invalid_argument("parameter precision '" + precision +
+                            "': expected fp32 or bf16 (KIND_CPU), fp16 or bf16 (KIND_GPU); "
+                            "INT8 comes from a plan built by `kiln build`");
   }
   auto loaded = Engine::load(dir, options);
   if (!loaded.ok()) return loaded.status().with_context("model '" + context.model_name + "'");

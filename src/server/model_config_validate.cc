@@ -51,16 +51,26 @@ Status validate_model_config(const inference::ModelConfig& config) {
   std::set<std::string> names;
   KILN_RETURN_IF_ERROR(check_tensors("input", config.input(), &names));
   KILN_RETURN_IF_ERROR(check_outputs(config.output()));
+  bool gpu = false, cpu = false;
   for (const auto& g : config.instance_group()) {
     if (g.count() < 0) return invalid_argument("instance_group count must be >= 0");
-    if (g.kind() == inference::ModelInstanceGroup::KIND_GPU) {
-      return unimplemented(
-          "instance_group kind KIND_GPU: this kiln build has no CUDA backend "
-          "for served models yet; use KIND_CPU or KIND_AUTO");
+    (g.kind() == inference::ModelInstanceGroup::KIND_GPU ? gpu : cpu) = true;
+    for (int32_t gpu : g.gpus()) {
+      if (g.kind() != inference::ModelInstanceGroup::KIND_GPU) {
+        return invalid_argument("instance_group gpus are only valid with kind KIND_GPU");
+      }
+      if (gpu != 0) {
+        return unimplemented("instance_group gpus: kiln runs on GPU 0 only, got " +
+                             std::to_string(gpu));
+      }
     }
     if (g.kind() == inference::ModelInstanceGroup::KIND_MODEL) {
       return unimplemented("instance_group kind KIND_MODEL is not supported; use KIND_CPU");
     }
+  }
+  if (gpu && cpu) {
+    return unimplemented(
+        "instance_group mixes KIND_GPU with CPU kinds: one model runs on one device");
   }
   if (config.has_dynamic_batching()) {
     const auto& db = config.dynamic_batching();

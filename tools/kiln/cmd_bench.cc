@@ -21,6 +21,7 @@ struct BenchFlags {
   std::vector<int> batches{1, 8, 32};
   std::vector<int> seqs{128, 384};
   double min_seconds = 3.0;
+  std::string name;  // label of the rows; empty = the model's file name
   int min_iters = 10;
   double ghz = 3.6;
   bool json = false;
@@ -59,11 +60,14 @@ int run(const BenchFlags& f) {
   const Engine& engine = **loaded;
   const ModelInfo& m = engine.info();
   const int threads = options.num_threads > 0 ? options.num_threads : omp_get_num_procs();
+  // A plan's own precision wins over --precision (Engine::load); report what runs.
+  const Precision precision = engine.options().precision;
+  const bool is_plan = f.model.size() > 5 && f.model.ends_with(".plan");
   // Peak throughput measured on Zen 4 per cycle per core: 32 FP32 or 64 BF16 FLOP (FMA), 128
   // INT8 ops (VNNI dot products).
-  const double flop_per_cycle = options.precision == Precision::kInt8   ? 128.0
-                                : options.precision == Precision::kBF16 ? 64.0
-                                                                        : 32.0;
+  const double flop_per_cycle = precision == Precision::kInt8   ? 128.0
+                                : precision == Precision::kBF16 ? 64.0
+                                                                : 32.0;
   const double peak = threads * flop_per_cycle * f.ghz * 1e9;
   std::mt19937 rng(42);
   if (!f.json) {
@@ -94,14 +98,16 @@ int run(const BenchFlags& f) {
       const double p99 = lat[std::min(lat.size() - 1, lat.size() * 99 / 100)];
       const double seq_s = static_cast<double>(batch) * static_cast<double>(lat.size()) / total;
       const double gflops = seq_s * flops_per_sequence(m, seq) / 1e9;
-      const std::string name = f.model.substr(f.model.find_last_of('/') + 1);
+      const std::string name =
+          f.name.empty() ? f.model.substr(f.model.find_last_of('/') + 1) : f.name;
       if (f.json) {
         std::printf(
-            "{\"peer\":\"kiln-%s\",\"model\":\"%s\",\"batch\":%d,\"seq\":%d,\"seq_per_s\":%.3f,"
+            "{\"peer\":\"kiln-%s%s\",\"model\":\"%s\",\"batch\":%d,\"seq\":%d,\"seq_per_s\":%.3f,"
             "\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"iters\":%zu,\"gflops\":%.1f,\"roofline\":%.4f,"
             "\"threads\":%d}\n",
-            std::string(precision_name(options.precision)).c_str(), name.c_str(), batch, seq, seq_s,
-            p50 * 1e3, p99 * 1e3, lat.size(), gflops, gflops * 1e9 / peak, threads);
+            std::string(precision_name(precision)).c_str(), is_plan ? "-plan" : "", name.c_str(),
+            batch, seq, seq_s, p50 * 1e3, p99 * 1e3, lat.size(), gflops, gflops * 1e9 / peak,
+            threads);
       } else {
         std::printf("%-28s %5d %5d %10.1f %9.2f %9.2f %9.1f %6.1f%%\n", name.c_str(), batch, seq,
                     seq_s, p50 * 1e3, p99 * 1e3, gflops, 100.0 * gflops * 1e9 / peak);
@@ -125,6 +131,7 @@ void register_bench(CLI::App& app, Runner* runner) {
   cmd->add_option("--batch", flags->batches, "Batch sizes")->delimiter(',')->capture_default_str();
   cmd->add_option("--seq", flags->seqs, "Sequence lengths")->delimiter(',')->capture_default_str();
   cmd->add_option("--min-seconds", flags->min_seconds, "Time per workload")->capture_default_str();
+  cmd->add_option("--name", flags->name, "Model label of the rows (default: the file name)");
   cmd->add_option("--min-iters", flags->min_iters, "Iterations per workload")
       ->capture_default_str();
   cmd->add_option("--ghz", flags->ghz, "Core clock for the roofline")->capture_default_str();

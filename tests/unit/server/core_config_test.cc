@@ -3,6 +3,7 @@
 #include <rapidjson/document.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "core_test_util.h"
 #include "model_config.pb.h"
@@ -274,6 +275,72 @@ TEST(ServerVersions, PoliciesSelectVersions) {
   ASSERT_EQ(v2->size(), 1u);
   EXPECT_EQ((*v2)[0].inference_count, 1u);
   EXPECT_EQ((*v2)[0].success.count, 1u);
+}
+
+}  // namespace
+}  // namespace kiln::server::testing
+
+namespace kiln::server::testing {
+namespace {
+
+// KIND_GPU instances run on the CUDA device: where there is no usable GPU (CI) the model fails
+// to load with the device's reason; mixed kinds and GPUs other than 0 are refused by name.
+TEST(ServerConfig, InstanceGroupKinds) {
+  TempRepo repo;
+  repo.add_encoder("gpu", "bert", "instance_group [ { count: 2 kind: KIND_GPU } ]\n");
+  repo.add_encoder("mixed", "bert", "instance_group [ { kind: KIND_GPU }, { kind: KIND_CPU } ]\n");
+  repo.add_encoder("gpu1", "bert", "instance_group [ { kind: KIND_GPU gpus: [ 1 ] } ]\n");
+  repo.add_encoder("cpugpus", "bert", "instance_group [ { kind: KIND_CPU gpus: [ 0 ] } ]\n");
+  repo.add_encoder("int8", "bert",
+                   "parameters { key: \"precision\" value: { string_value: \"int8\" } }\n");
+  auto server = make_server(repo, ModelControlMode::kNone, false);
+  ASSERT_NE(server, nullptr);
+  const auto index = server->repository_index(false);
+  auto reason = [&](const std::string& name) {
+    const RepositoryEntry* e = find_entry(index, name);
+    EXPECT_NE(e, nullptr) << name;
+    return e == nullptr ? std::string() : e->reason;
+  };
+  EXPECT_NE(reason("mixed").find("mixes KIND_GPU"), std::string::npos) << reason("mixed");
+  EXPECT_NE(reason("gpu1").find("GPU 0 only"), std::string::npos) << reason("gpu1");
+  EXPECT_NE(reason("cpugpus").find("only valid with kind KIND_GPU"), std::string::npos);
+  EXPECT_NE(reason("int8").find("INT8 comes from a plan"), std::string::npos) << reason("int8");
+
+  const RepositoryEntry* gpu = find_entry(index, "gpu");
+  ASSERT_NE(gpu, nullptr);
+  if (gpu->state != "READY") {
+    // No usable GPU here: the CUDA device says why.
+    EXPECT_NE(gpu->reason.find("cuda"), std::string::npos) << gpu->reason;
+    GTEST_SKIP() << "no usable GPU: " << gpu->reason;
+  }
+  // On a GPU: the FP16 model answers like the CPU model (the tiny BERT's pooled output).
+  repo.add_encoder("cpu", "bert", "");
+  auto cpu_server = make_server(repo, ModelControlMode::kNone, false);
+  ASSERT_NE(cpu_server, nullptr);
+  for (const char* text : {"hello world", "the quick brown fox jumps"}) {
+    auto request = [&](const std::string& model) {
+      InferRequest r;
+      r.model_name = model;
+      r.inputs.push_back(bytes_tensor("TEXT", {1, 1}, {text}));
+      return r;
+    };
+    auto g = infer_sync(*server, request("gpu"));
+    auto c = infer_sync(*cpu_server, request("cpu"));
+    ASSERT_TRUE(g.ok()) << g.status().to_string();
+    ASSERT_TRUE(c.ok()) << c.status().to_string();
+    ASSERT_NE(output(*g, "embedding"), nullptr);
+    ASSERT_NE(output(*c, "embedding"), nullptr);
+    const auto a = floats_of(*output(*g, "embedding"));
+    const auto b = floats_of(*output(*c, "embedding"));
+    ASSERT_EQ(a.size(), b.size());
+    double ab = 0, aa = 0, bb = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+      ab += double(a[i]) * b[i];
+      aa += double(a[i]) * a[i];
+      bb += double(b[i]) * b[i];
+    }
+    EXPECT_GT(ab / std::sqrt(aa * bb), 0.999) << text;
+  }
 }
 
 }  // namespace
