@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kiln/dtype.h"
+#include "kiln/model_info.h"
 #include "kiln/status.h"
 #include "model/config.h"
 #include "model/weights.h"
@@ -97,6 +98,15 @@ class EncoderExecutor {
   /// Runs embeddings and all layers; writes the last hidden states [num_tokens, hidden] as
   /// float32 to host memory `hidden`. Inputs must be validated by the caller.
   virtual Status run(const EncoderInputs& inputs, float* hidden) const = 0;
+  /// Runs embeddings and all layers and writes only the pooled sentence embeddings
+  /// [num_sequences, hidden] (float32, host memory), pooled as runtime::pool does, where the
+  /// hidden states are: a GPU then moves one row per sequence instead of one per token.
+  /// Unimplemented by default; the caller then pools run()'s output on the host.
+  virtual Status run_pooled(const EncoderInputs& inputs, const PoolingConfig& pooling,
+                            float* embeddings) const {
+    (void)inputs, (void)pooling, (void)embeddings;
+    return unimplemented("this device does not pool");
+  }
   /// run(), calling `observer` with the input of every linear layer. Devices that cannot
   /// observe answer Unimplemented; the CPU FP32 executor can.
   virtual Status run_observed(const EncoderInputs& inputs, float* hidden,

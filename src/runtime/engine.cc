@@ -1,6 +1,7 @@
 #include "kiln/engine.h"
 
 #include <algorithm>
+#include <memory>
 #include <new>
 
 #include "backend/device.h"
@@ -72,7 +73,6 @@ class EngineImpl final : public Engine {
     const int64_t t = batch.num_tokens();
     const int64_t n = batch.num_sequences();
     const int64_t h = config_.hidden_size;
-    std::vector<float> hidden(static_cast<size_t>(t * h));
     backend::EncoderInputs in;
     in.ids = batch.ids.data();
     // Models without a token-type table (DistilBERT) take no type ids, as in transformers;
@@ -82,19 +82,65 @@ class EngineImpl final : public Engine {
     in.cu_seqlens = batch.cu_seqlens.data();
     in.num_sequences = n;
     in.num_tokens = t;
-    if (t > 0) KILN_RETURN_IF_ERROR(executor_->run(in, hidden.data()));
+    // Only pooled rows wanted (embeddings, or a sequence classifier's [CLS] rows): let the
+    // device pool where the states are, when it can.
+    const bool cls_head = what.head && info_.task == Task::kSequenceClassification;
+    if (t > 0 && !what.hidden_states && (what.embeddings || cls_head) &&
+        !(what.embeddings && cls_head && info_.pooling.mode != PoolingMode::kCls)) {
+      Status pooled = run_pooled(in, what, cls_head, out);
+      if (pooled.code() != StatusCode::kUnimplemented) return pooled;
+    }
+    // The device writes every element: unless the caller keeps the states, the buffer is not
+    // zero-filled first (hundreds of MB for large batches).
+    std::vector<float> kept;
+    std::unique_ptr<float[]> scratch;
+    float* hidden = nullptr;
+    if (what.hidden_states) {
+      kept.resize(static_cast<size_t>(t * h));
+      hidden = kept.data();
+    } else {
+      scratch.reset(new float[static_cast<size_t>(std::max<int64_t>(t * h, 1))]);
+      hidden = scratch.get();
+    }
+    if (t > 0) KILN_RETURN_IF_ERROR(executor_->run(in, hidden));
     if (what.embeddings) {
       out->embeddings.assign(static_cast<size_t>(n * h), 0.0f);
-      runtime::pool(hidden.data(), in.cu_seqlens, n, h, info_.pooling, out->embeddings.data());
+      runtime::pool(hidden, in.cu_seqlens, n, h, info_.pooling, out->embeddings.data());
     }
     if (what.head) {
       if (info_.task == Task::kEmbed) {
         return failed_precondition("model " + info_.hf_class + " has no task head");
       }
-      out->logits = runtime::apply_head(head_, info_.task, hidden.data(), in.cu_seqlens, n, t, h);
+      out->logits = runtime::apply_head(head_, info_.task, hidden, in.cu_seqlens, n, t, h);
       out->logits_cols = head_.out.out;
     }
-    if (what.hidden_states) out->hidden_states = std::move(hidden);
+    if (what.hidden_states) out->hidden_states = std::move(kept);
+    return ok_status();
+  }
+
+  // Embeddings and/or a sequence classifier's logits from device-pooled rows.
+  Status run_pooled(const backend::EncoderInputs& in, const RunOptions& what, bool cls_head,
+                    RunOutputs* out) const {
+    const int64_t n = in.num_sequences, h = config_.hidden_size;
+    PoolingConfig pooling = info_.pooling;
+    if (cls_head) pooling = PoolingConfig{.mode = PoolingMode::kCls, .normalize = false};
+    std::vector<float> rows(static_cast<size_t>(n * h));
+    KILN_RETURN_IF_ERROR(executor_->run_pooled(in, pooling, rows.data()));
+    if (cls_head) {
+      // The head reads each sequence's first row: the pooled rows as one-token sequences.
+      std::vector<int32_t> cu(static_cast<size_t>(n + 1));
+      for (int64_t s = 0; s <= n; ++s) cu[static_cast<size_t>(s)] = static_cast<int32_t>(s);
+      out->logits = runtime::apply_head(head_, info_.task, rows.data(), cu.data(), n, n, h);
+      out->logits_cols = head_.out.out;
+      if (what.embeddings) {
+        // CLS pooling was asked for too (checked by the caller): the same rows, normalized
+        // as configured.
+        out->embeddings.assign(static_cast<size_t>(n * h), 0.0f);
+        runtime::pool(rows.data(), cu.data(), n, h, info_.pooling, out->embeddings.data());
+      }
+      return ok_status();
+    }
+    out->embeddings = std::move(rows);
     return ok_status();
   }
 

@@ -13,6 +13,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/embedding.h"
 #include "backend/cuda/layer_norm.h"
+#include "backend/cuda/pooling.h"
 
 namespace kiln::backend::cuda {
 
@@ -137,7 +138,15 @@ Status CudaEncoder::run(const EncoderInputs& in, float* hidden) const {
   if (in.num_tokens == 0) return ok_status();
   KILN_CUDA_CHECK(cudaSetDevice(device_));
   KILN_ASSIGN_OR_RETURN(auto lease, contexts_.acquire());
-  return forward(*lease, in, hidden);
+  return forward(*lease, in, hidden, nullptr, nullptr);
+}
+
+Status CudaEncoder::run_pooled(const EncoderInputs& in, const PoolingConfig& pooling,
+                               float* embeddings) const {
+  if (in.num_tokens == 0) return ok_status();
+  KILN_CUDA_CHECK(cudaSetDevice(device_));
+  KILN_ASSIGN_OR_RETURN(auto lease, contexts_.acquire());
+  return forward(*lease, in, nullptr, &pooling, embeddings);
 }
 
 CudaEncoder::Buffers CudaEncoder::layout(int64_t t, int64_t n, bool types, char* base) const {
@@ -149,9 +158,10 @@ CudaEncoder::Buffers CudaEncoder::layout(int64_t t, int64_t n, bool types, char*
   const size_t row16 = align256(t * h * 2);
   const size_t row32 = residual_f32_ ? align256(t * h * 4) : 0;
   const size_t big = align256(t * std::max({3 * h, inter, 2 * h}) * 2);
+  const size_t pooled = align256(n * h * sizeof(float));
   Buffers b;
   b.input_bytes = ids + (types ? ids : 0) + cu;
-  b.total_bytes = b.input_bytes + row16 + row32 + big + 2 * row16;
+  b.total_bytes = b.input_bytes + row16 + row32 + big + 2 * row16 + pooled;
   if (base == nullptr) return b;
   b.ids = reinterpret_cast<const int32_t*>(base);
   b.types = types ? reinterpret_cast<const int32_t*>(base + ids) : nullptr;
@@ -163,10 +173,12 @@ CudaEncoder::Buffers CudaEncoder::layout(int64_t t, int64_t n, bool types, char*
   b.ctx = static_cast<char*>(b.big) + big;
   b.y = static_cast<char*>(b.ctx) + row16;
   b.out = residual_f32_ ? b.x32 : static_cast<float*>(b.big);
+  b.pooled = reinterpret_cast<float*>(static_cast<char*>(b.y) + row16);
   return b;
 }
 
-Status CudaEncoder::forward(StreamContext& c, const EncoderInputs& in, float* hidden) const {
+Status CudaEncoder::forward(StreamContext& c, const EncoderInputs& in, float* hidden,
+                            const PoolingConfig* pooling, float* pooled) const {
   const int64_t t = in.num_tokens, n = in.num_sequences, h = config_.hidden_size;
   const cudaStream_t st = c.stream();
   int64_t max_len = 0;
@@ -227,7 +239,12 @@ Status CudaEncoder::forward(StreamContext& c, const EncoderInputs& in, float* hi
   }
 
   StreamContext::CopyTimes copy;
-  KILN_RETURN_IF_ERROR(c.copy_to_host(b.out, hidden, t * h * sizeof(float), &copy));
+  if (pooling != nullptr) {
+    KILN_RETURN_IF_ERROR(pool_sequences(b.out, b.cu, n, h, *pooling, b.pooled, st));
+    KILN_RETURN_IF_ERROR(c.copy_to_host(b.pooled, pooled, n * h * sizeof(float), &copy));
+  } else {
+    KILN_RETURN_IF_ERROR(c.copy_to_host(b.out, hidden, t * h * sizeof(float), &copy));
+  }
   if (profile_) {
     std::vector<float> ms(marks.size());
     for (size_t i = 0; i < marks.size(); ++i) {

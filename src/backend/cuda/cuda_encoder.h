@@ -34,6 +34,8 @@ class CudaEncoder final : public EncoderExecutor {
   ~CudaEncoder() override;
 
   Status run(const EncoderInputs& inputs, float* hidden) const override;
+  Status run_pooled(const EncoderInputs& inputs, const PoolingConfig& pooling,
+                    float* embeddings) const override;
   std::vector<LayerReport> describe() const override;
   std::vector<std::string> profile_report() const override;
 
@@ -53,12 +55,13 @@ class CudaEncoder final : public EncoderExecutor {
   // Device pointers of one run's activations.
   struct Buffers {
     const int32_t *ids = nullptr, *types = nullptr, *cu = nullptr;
-    void* x = nullptr;     // [t, h] dtype_: GEMM input (and the residual stream in FP16)
-    float* x32 = nullptr;  // [t, h] float32 residual stream (BF16), else null
-    void* big = nullptr;   // QKV, then the FFN middle
-    void* ctx = nullptr;   // attention output
-    void* y = nullptr;     // GEMM outputs before LayerNorm
-    float* out = nullptr;  // float32 hidden states after the last layer
+    void* x = nullptr;        // [t, h] dtype_: GEMM input (and the residual stream in FP16)
+    float* x32 = nullptr;     // [t, h] float32 residual stream (BF16), else null
+    void* big = nullptr;      // QKV, then the FFN middle
+    void* ctx = nullptr;      // attention output
+    void* y = nullptr;        // GEMM outputs before LayerNorm
+    float* out = nullptr;     // float32 hidden states after the last layer
+    float* pooled = nullptr;  // [n, h] float32 pooled embeddings (run_pooled)
     size_t input_bytes = 0;
     size_t total_bytes = 0;
   };
@@ -68,7 +71,9 @@ class CudaEncoder final : public EncoderExecutor {
   CudaEncoder() = default;
   Status upload(const model::EncoderWeights& weights, const PrebuiltWeights* prebuilt);
   Buffers layout(int64_t tokens, int64_t sequences, bool types, char* base) const;
-  Status forward(StreamContext& c, const EncoderInputs& in, float* hidden) const;
+  // Writes the hidden states to `hidden`, or with `pooling` the pooled rows to `pooled`.
+  Status forward(StreamContext& c, const EncoderInputs& in, float* hidden,
+                 const PoolingConfig* pooling, float* pooled) const;
   using Marks = std::vector<const char*>;
   Status enqueue(StreamContext& c, const Buffers& b, const EncoderInputs& in, int64_t max_len,
                  Marks* marks) const;

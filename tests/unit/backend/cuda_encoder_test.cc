@@ -6,6 +6,7 @@
 // concurrent runs and graph replays equal to serial eager runs.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <random>
 #include <string>
@@ -19,6 +20,7 @@
 #include "model/config.h"
 #include "model/safetensors.h"
 #include "model/weights.h"
+#include "runtime/heads.h"
 
 namespace kiln::testing {
 namespace {
@@ -205,6 +207,64 @@ TEST_P(CudaEncoderTest, EngineRunsOnCudaWithPooling) {
     EXPECT_GE(cosine(y, x), cosine_floor(dir, p()));
   }
   EXPECT_FALSE((*gpu)->describe_layers().empty());
+}
+
+// run_pooled pools on the GPU exactly as the host pools run()'s hidden states, for every
+// pooling mode, with and without normalization, and repeated runs (graph replays) agree.
+TEST_P(CudaEncoderTest, DevicePoolingMatchesHostPooling) {
+  const std::string dir = kTiny + "bert";
+  const Model m = load(dir);
+  const int64_t h = m.config.hidden_size;
+  auto gpu = compile("cuda", dir, p());
+  ASSERT_NE(gpu, nullptr);
+  const Batch batch(m.config, {37, 1, 128, 5}, 11);
+  const auto hidden = run(*gpu, batch, h);
+  const int64_t n = static_cast<int64_t>(batch.cu.size()) - 1;
+  for (PoolingMode mode :
+       {PoolingMode::kMean, PoolingMode::kCls, PoolingMode::kMax, PoolingMode::kMeanSqrtLen}) {
+    for (bool normalize : {false, true}) {
+      PoolingConfig pooling;
+      pooling.mode = mode;
+      pooling.normalize = normalize;
+      std::vector<float> expected(static_cast<size_t>(n * h));
+      runtime::pool(hidden.data(), batch.cu.data(), n, h, pooling, expected.data());
+      for (int r = 0; r < 3; ++r) {
+        std::vector<float> got(static_cast<size_t>(n * h), NAN);
+        const Status s = gpu->run_pooled(batch.inputs(), pooling, got.data());
+        ASSERT_TRUE(s.ok()) << s.to_string();
+        EXPECT_LE(rel_error_nan_fails(got, expected), 1e-5)
+            << "mode " << static_cast<int>(mode) << " normalize " << normalize << " run " << r;
+      }
+    }
+  }
+}
+
+// A sequence classifier on the GPU takes its [CLS] rows from device pooling; its logits match
+// the CPU FP32 engine's.
+TEST_P(CudaEncoderTest, SequenceClassifierLogitsMatchCpu) {
+  const std::string dir = kTiny + "bert_seq_cls";
+  EngineOptions cpu_opts, gpu_opts;
+  gpu_opts.device = "cuda";
+  gpu_opts.precision = p();
+  auto cpu = Engine::load(dir, cpu_opts);
+  auto gpu = Engine::load(dir, gpu_opts);
+  ASSERT_TRUE(cpu.ok()) << cpu.status().to_string();
+  ASSERT_TRUE(gpu.ok()) << gpu.status().to_string();
+  TokenBatch batch;
+  batch.add({2, 40, 41, 42, 3}, {});
+  batch.add({2, 50, 51, 52, 53, 54, 55, 3}, {});
+  batch.add({2, 60, 3}, {});
+  RunOutputs a, b;
+  ASSERT_TRUE((*cpu)->run(batch, {.head = true}, &a).ok());
+  ASSERT_TRUE((*gpu)->run(batch, {.head = true}, &b).ok());
+  ASSERT_EQ(a.logits.size(), b.logits.size());
+  ASSERT_EQ(a.logits_cols, b.logits_cols);
+  double scale = 0, diff = 0;
+  for (size_t i = 0; i < a.logits.size(); ++i) {
+    scale = std::max(scale, std::fabs(double(a.logits[i])));
+    diff = std::max(diff, std::fabs(double(a.logits[i]) - b.logits[i]));
+  }
+  EXPECT_LE(diff, 0.03 * std::max(scale, 1.0));
 }
 
 TEST_P(CudaEncoderTest, ConcurrentRunsEqualSerialRuns) {
