@@ -8,6 +8,9 @@ BIN=${BIN:-build-cuda}
 OUT=${OUT:-/tmp/kiln-cuda-bench}
 MODELS=${MODELS:-/tmp/kiln-models}
 mkdir -p "$OUT" "$MODELS"
+# LIBS: the bundle's libraries (pack_device_bundle.sh), for kiln's binaries only, never python3.
+LIBS=${LIBS:-/tmp/pkg/lib}
+libs() { LD_LIBRARY_PATH=$LIBS:/usr/local/cuda/lib64 "$@"; }
 find_bin() { if [ -x "$BIN/$1" ]; then echo "$BIN/$1"; else find "$BIN" -name "$1" -type f | head -1; fi; }
 
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
@@ -16,25 +19,25 @@ for m in bert_base minilm_l6 bert_large; do
 done
 
 export KILN_CUDA_TEST_MODELS="$MODELS/bert_base:$MODELS/minilm_l6"
-timeout 240 "$(find_bin cuda_ops_test)" --gtest_brief=1 2>&1 | tee "$OUT/cuda_ops_test.txt"
-timeout 240 "$(find_bin cuda_encoder_test)" --gtest_brief=1 2>&1 | tee "$OUT/cuda_encoder_test.txt"
+libs timeout 240 "$(find_bin cuda_ops_test)" --gtest_brief=1 2>&1 | tee "$OUT/cuda_ops_test.txt"
+libs timeout 240 "$(find_bin cuda_encoder_test)" --gtest_brief=1 2>&1 | tee "$OUT/cuda_encoder_test.txt"
 unset KILN_CUDA_TEST_MODELS
 
-BENCH=$(find_bin kiln_cuda_bench)
+BENCH="libs $(find_bin kiln_cuda_bench)"
 {
   for p in fp16 bf16; do
-    "$BENCH" "$MODELS/bert_base" --label bert-base --precision $p --batches 1,64 --seq 128
+    $BENCH "$MODELS/bert_base" --label bert-base --precision $p --batches 1,64 --seq 128
     python3 bench/cuda/torch_peer.py "$MODELS/bert_base" --label bert-base --dtype $p --batches 1,64 --seq 128
   done
-  KILN_CUDA_GRAPHS=0 "$BENCH" "$MODELS/bert_base" --label bert-base-nographs --batches 1 --seq 128
-  "$BENCH" "$MODELS/minilm_l6" --label minilm-l6 --batches 1,64 --seq 128
+  KILN_CUDA_GRAPHS=0 $BENCH "$MODELS/bert_base" --label bert-base-nographs --batches 1 --seq 128
+  $BENCH "$MODELS/minilm_l6" --label minilm-l6 --batches 1,64 --seq 128
   python3 bench/cuda/torch_peer.py "$MODELS/minilm_l6" --label minilm-l6 --batches 1,64 --seq 128
-  "$BENCH" "$MODELS/bert_base" --label bert-base --batches 64 --seq 128 --concurrency 4 --iters 30
+  $BENCH "$MODELS/bert_base" --label bert-base --batches 64 --seq 128 --concurrency 4 --iters 30
   for b in 1 64; do
-    "$BENCH" "$MODELS/bert_base" --label bert-base-b$b --batches $b --seq 128 --iters 20 --profile
+    $BENCH "$MODELS/bert_base" --label bert-base-b$b --batches $b --seq 128 --iters 20 --profile
   done
-  "$BENCH" "$MODELS/bert_large" --label bert-large --batches 1 --seq 128
-  "$BENCH" "$MODELS/bert_large" --label bert-large --batches 128 --seq 384 --iters 10 --warmup 3 --profile
+  $BENCH "$MODELS/bert_large" --label bert-large --batches 1 --seq 128
+  $BENCH "$MODELS/bert_large" --label bert-large --batches 128 --seq 384 --iters 10 --warmup 3 --profile
   python3 bench/cuda/torch_peer.py "$MODELS/bert_large" --label bert-large --batches 1 --seq 128
   python3 bench/cuda/torch_peer.py "$MODELS/bert_large" --label bert-large --batches 128 --seq 384 --iters 10 --warmup 3
 } 2>&1 | grep -v "Loading weights" | tee "$OUT/bench.txt"

@@ -14,7 +14,8 @@ namespace kiln::plan {
 
 namespace {
 
-constexpr Precision kOrder[] = {Precision::kInt8, Precision::kBF16, Precision::kF32};
+constexpr Precision kOrder[] = {Precision::kInt8, Precision::kF16, Precision::kBF16,
+                                Precision::kF32};
 
 std::shared_ptr<const quant::ModelQuant> uniform_quant(Precision p, int64_t layers) {
   auto q = std::make_shared<quant::ModelQuant>();
@@ -54,10 +55,21 @@ std::vector<uint8_t> to_bf16(const std::vector<float>& v) {
   return out;
 }
 
+std::vector<uint8_t> to_fp16(const std::vector<float>& v) {
+  std::vector<uint8_t> out(v.size() * 2);
+  for (size_t i = 0; i < v.size(); ++i) {
+    const uint16_t h = core::float_to_fp16(v[i]);
+    std::memcpy(out.data() + 2 * i, &h, 2);
+  }
+  return out;
+}
+
 TensorType storage_type(Precision p) {
   // TODO(int8): INT8 layers are stored as F32 until the INT8 kernels define their storage
   // (int8 weights + per-channel scales, TensorEntry::num_scales).
-  return p == Precision::kBF16 ? TensorType::kBF16 : TensorType::kF32;
+  return p == Precision::kBF16  ? TensorType::kBF16
+         : p == Precision::kF16 ? TensorType::kF16
+                                : TensorType::kF32;
 }
 
 // Adds the F32 tensors of a plain vector; the source outlives the writer.
@@ -85,6 +97,8 @@ void add_dense(PlanWriter* w, const std::string& prefix, const model::DenseWeigh
     w->add_tensor(std::move(e), packed->data);
   } else if (e.type == TensorType::kBF16) {
     w->add_tensor(std::move(e), to_bf16(d.weight));
+  } else if (e.type == TensorType::kF16) {
+    w->add_tensor(std::move(e), to_fp16(d.weight));
   } else {
     add_f32(w, e.name, d.weight, e.shape);
   }

@@ -32,7 +32,7 @@ class TensorSource {
     return t;
   }
 
-  // A row-major tensor as float32 (F32 copied, BF16 widened).
+  // A row-major tensor as float32 (F32 copied, BF16 and F16 widened).
   Result<std::vector<float>> floats(const std::string& name,
                                     const std::vector<int64_t>& shape) const {
     KILN_ASSIGN_OR_RETURN(const TensorInfo* t, get(name, shape));
@@ -42,11 +42,12 @@ class TensorSource {
     std::vector<float> out(static_cast<size_t>(t->numel()));
     if (t->type == TensorType::kF32) {
       std::memcpy(out.data(), t->data, t->nbytes);
-    } else if (t->type == TensorType::kBF16) {
+    } else if (t->type == TensorType::kBF16 || t->type == TensorType::kF16) {
+      const bool bf16 = t->type == TensorType::kBF16;
       for (size_t i = 0; i < out.size(); ++i) {
         uint16_t h;
         std::memcpy(&h, t->data + 2 * i, 2);
-        out[i] = core::bf16_to_float(h);
+        out[i] = bf16 ? core::bf16_to_float(h) : core::fp16_to_float(h);
       }
     } else {
       // TODO(int8): INT8 weight storage is decided with the INT8 kernels.

@@ -36,6 +36,8 @@ std::string_view tensor_type_name(TensorType type) {
       return "BF16";
     case TensorType::kI8:
       return "I8";
+    case TensorType::kF16:
+      return "F16";
   }
   return "?";
 }
@@ -45,6 +47,7 @@ size_t tensor_type_size(TensorType type) {
     case TensorType::kF32:
       return 4;
     case TensorType::kBF16:
+    case TensorType::kF16:
       return 2;
     case TensorType::kI8:
       return 1;
@@ -99,7 +102,7 @@ Result<std::vector<TensorInfo>> decode_tensor_table(std::string_view table,
     if (name.empty() || !names.insert(name).second) {
       return r.corrupt("tensor name '" + std::string(name) + "' is empty or repeated");
     }
-    if (type > static_cast<uint8_t>(TensorType::kI8)) {
+    if (type > static_cast<uint8_t>(TensorType::kF16)) {
       return r.corrupt(what + " has unknown dtype " + std::to_string(type));
     }
     if (layout > static_cast<uint8_t>(TensorLayout::kPacked)) {

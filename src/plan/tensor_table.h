@@ -13,7 +13,7 @@
 namespace kiln::plan {
 
 /// Element type of a stored tensor.
-enum class TensorType : uint8_t { kF32 = 0, kBF16 = 1, kI8 = 2 };
+enum class TensorType : uint8_t { kF32 = 0, kBF16 = 1, kI8 = 2, kF16 = 3 };
 
 /// How a tensor's bytes are arranged.
 enum class TensorLayout : uint8_t {

@@ -5,6 +5,7 @@
 #include <atomic>
 
 #include "core/log.h"
+#include "server/gpu_metrics.h"
 #include "server/model_config.h"
 #include "server/model_manager.h"
 #include "server/system_metrics.h"
@@ -124,6 +125,7 @@ class ServerImpl final : public Server {
           "model=\"" + mv->name() + "\",version=\"" + mv->version_string() + "\"", &text);
     }
     system_.write(&text);
+    gpu_.write(&text);
     return text.str();
   }
 
@@ -158,6 +160,7 @@ class ServerImpl final : public Server {
   const ServerOptions options_;
   ModelManager models_;
   mutable SystemMetrics system_;
+  mutable GpuMetrics gpu_;
   std::atomic<bool> live_{true};
   std::atomic<bool> accepting_{true};
 };

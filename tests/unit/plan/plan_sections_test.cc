@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "plan/plan_builder.h"
 #include "plan/sections.h"
 
 namespace kiln::plan {
@@ -36,6 +37,20 @@ TEST(QuantSection, RoundTrips) {
   EXPECT_EQ(q.input_scale, 0.05f);
   EXPECT_EQ(q.smooth, rec.quant.layers[1].sites[3].smooth);
   EXPECT_TRUE(back->quant.layers[1].sites[0].smooth.empty());
+}
+
+TEST(QuantSection, Fp16PlansRoundTrip) {
+  QuantRecord rec;
+  rec.precision = Precision::kF16;  // a CUDA plan
+  rec.quant.layers.resize(2);
+  for (auto& l : rec.quant.layers) {
+    for (auto& site : l.sites) site.precision = Precision::kF16;
+  }
+  auto back = decode_quant(encode_quant(rec), 2, 4, 6);
+  ASSERT_TRUE(back.ok()) << back.status().to_string();
+  EXPECT_EQ(back->precision, Precision::kF16);
+  EXPECT_EQ(back->quant.layers[1].sites[3].precision, Precision::kF16);
+  EXPECT_EQ(precision_summary(Precision::kF16, back->quant), "fp16");
 }
 
 TEST(QuantSection, RefusesInconsistentContents) {

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# On a Hopper GPU machine: `kiln serve` with a MiniLM-L6-shaped embedding model on KIND_GPU
+# instances (FP16, server-side tokenization, dynamic batching), driven by Triton's perf_analyzer
+# over gRPC with real SST-2 sentences at rising concurrency; then the engine alone (kiln_cuda_bench)
+# on the same weights for the server's overhead at GPU speed. Needs the bundle of
+# pack_device_bundle.sh unpacked at $PKG (kiln, kiln_cuda_bench, perf_analyzer and their libraries)
+# and, in .devcarry/, MiniLM's tokenizer files and SST-2 dev (see pack_device_bundle.sh).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+PKG=${PKG:-/tmp/pkg}
+OUT=${OUT:-/tmp/kiln-server-bench}
+MODELS=${MODELS:-/tmp/kiln-models}
+INSTANCES=${INSTANCES:-2}
+CONCURRENCY=${CONCURRENCY:-1 4 16 64 256}
+mkdir -p "$OUT" "$MODELS"
+# The bundle's libraries (its libstdc++ among them) only for its binaries, never for python3.
+libs() { LD_LIBRARY_PATH=$PKG/lib:/usr/local/cuda/lib64 "$@"; }
+
+m=$MODELS/minilm_l6
+[ -f "$m/model.safetensors" ] || python3 bench/cuda/make_model.py bench/cuda/configs/minilm_l6.json "$m"
+cp -r .devcarry/minilm_tokenizer/. "$m/"  # tokenizer.json, vocab.txt, pooling files
+repo=/tmp/kiln-repo
+rm -rf "$repo" && mkdir -p "$repo/minilm/1"
+# The version folder holds a GPU plan built here (`kiln build --device cuda`), as TensorRT
+# engines are built on the GPU they run on.
+libs "$PKG/bin/kiln" build "$m" -o "$repo/minilm/1/model.plan" --device cuda --precision fp16
+libs "$PKG/bin/kiln" inspect "$repo/minilm/1/model.plan" | head -12
+cat > "$repo/minilm/config.pbtxt" <<CFG
+backend: "kiln"
+max_batch_size: 256
+instance_group [ { count: $INSTANCES kind: KIND_GPU } ]
+dynamic_batching { max_queue_delay_microseconds: 200 }
+CFG
+python3 - "$OUT/sst2.json" <<'PY'
+import json, sys
+rows = open(".devcarry/sst2_dev.tsv", encoding="utf-8").read().splitlines()
+texts = [r.split("\t", 1)[1] for r in rows if "\t" in r][:512]
+data = [{"TEXT": {"content": [t], "shape": [1]}} for t in texts]
+json.dump({"data": data}, open(sys.argv[1], "w"))
+print(f"{len(texts)} SST-2 dev sentences")
+PY
+
+libs "$PKG/bin/kiln" serve --model-repository "$repo" --http-port 18000 --grpc-port 18001 \
+  --metrics-port 18002 > "$OUT/serve.log" 2>&1 &
+server=$!
+for _ in $(seq 120); do
+  curl -sf localhost:18000/v2/health/ready > /dev/null && break
+  sleep 0.5
+done
+curl -s localhost:18000/v2/models/minilm/config | head -c 600; echo
+{
+  for c in $CONCURRENCY; do
+    libs "$PKG/bin/perf_analyzer" -m minilm -u localhost:18001 -i grpc --input-data "$OUT/sst2.json" \
+      --concurrency-range "$c" --measurement-interval 2000 --percentile 99 \
+      --stability-percentage 50 --max-trials 5 2>&1 |
+      grep -E "concurrency|Throughput|p99|Avg request|Server:|Avg latency|Failed"
+  done
+} | tee "$OUT/perf_analyzer.txt"
+curl -s localhost:18002/metrics | grep -E "^nv_(inference_(count|exec_count|request_success)|gpu_|energy)" | tee "$OUT/metrics.txt"
+kill -INT $server; wait $server
+tail -3 "$OUT/serve.log"
+# The engine alone, same weights: batches of fixed 32-token sequences (SST-2 dev averages ~25
+# tokens with [CLS]/[SEP]).
+libs "$PKG/bin/kiln_cuda_bench" "$m" --label minilm-engine --batches 1,16,64,256 --seq 32 --iters 200 |
+  tee "$OUT/engine.txt"
