@@ -1,8 +1,9 @@
 // Flash-style attention on tensor cores for packed ragged batches. A block of 4 warps takes 64
 // queries of one (sequence, head); each warp owns 16 query rows. Key/value tiles of 64 rows are
-// copied to shared memory with cp.async (zero-filled past the sequence), S = Q K^T and O += P V
-// run on mma.sync m16n8k16 with float accumulators, and the softmax is online, in float, in the
-// log2 domain. Rows are padded by 16 bytes so ldmatrix reads are free of bank conflicts.
+// copied to shared memory with cp.async (zero-filled past the sequence) into two buffers, so the
+// next tile's copy overlaps this tile's math; S = Q K^T and O += P V run on mma.sync m16n8k16
+// with float accumulators, and the softmax is online, in float, in the log2 domain. Rows are
+// padded by 16 bytes so ldmatrix reads are free of bank conflicts.
 #include <cmath>
 #include <tuple>
 
@@ -84,8 +85,8 @@ __global__ void __launch_bounds__(kThreads)
   constexpr int kLd = D + kPad;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   T* qs = reinterpret_cast<T*>(smem_raw);
-  T* ks = qs + kBlockM * kLd;
-  T* vs = ks + kBlockN * kLd;
+  T* kbuf = qs + kBlockM * kLd;        // two K tiles
+  T* vbuf = kbuf + 2 * kBlockN * kLd;  // two V tiles
 
   const int s = blockIdx.y, h = blockIdx.z;
   const int start = cu[s], len = cu[s + 1] - start;
@@ -107,15 +108,28 @@ __global__ void __launch_bounds__(kThreads)
   float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.0f, 0.0f};
 
   const int num_tiles = (len + kBlockN - 1) / kBlockN;
+  // Copy groups, oldest first: Q, K0, V0, then K(t+1), V(t+1) issued during tile t.
+  load_tile<T, D, kBlockN>(kbuf, kbase, stride, len);
+  cp_async_commit();
+  load_tile<T, D, kBlockN>(vbuf, vbase, stride, len);
+  cp_async_commit();
   for (int tile = 0; tile < num_tiles; ++tile) {
     const int k0 = tile * kBlockN;
-    if (tile > 0) __syncthreads();  // every warp is done with the previous K and V tiles
-    load_tile<T, D, kBlockN>(ks, kbase + k0 * stride, stride, len - k0);
-    cp_async_commit();
-    load_tile<T, D, kBlockN>(vs, vbase + k0 * stride, stride, len - k0);
-    cp_async_commit();
-    cp_async_wait<1>();  // Q and K are in (V may still be landing)
+    const T* ks = kbuf + (tile & 1) * kBlockN * kLd;
+    const T* vs = vbuf + (tile & 1) * kBlockN * kLd;
+    cp_async_wait<1>();  // Q and K(t) are in; V(t) may still be landing
+    // Also: every warp is done with tile t-1, whose buffers the next copies reuse.
     __syncthreads();
+    const bool prefetch = tile + 1 < num_tiles;
+    if (prefetch) {
+      const int k1 = k0 + kBlockN;
+      load_tile<T, D, kBlockN>(kbuf + ((tile + 1) & 1) * kBlockN * kLd, kbase + k1 * stride, stride,
+                               len - k1);
+      cp_async_commit();
+      load_tile<T, D, kBlockN>(vbuf + ((tile + 1) & 1) * kBlockN * kLd, vbase + k1 * stride, stride,
+                               len - k1);
+      cp_async_commit();
+    }
     if (tile == 0) {
 #pragma unroll
       for (int kk = 0; kk < D / 16; ++kk) {
@@ -180,7 +194,12 @@ __global__ void __launch_bounds__(kThreads)
       o[i][3] *= corr[1];
     }
 
-    cp_async_wait<0>();
+    // V(t) is in once at most the two prefetch groups are pending.
+    if (prefetch) {
+      cp_async_wait<2>();
+    } else {
+      cp_async_wait<0>();
+    }
     __syncthreads();
     // O += P V: the S accumulators of n-tiles 2kk and 2kk+1 are the A fragment of keys
     // 16kk..16kk+15.
@@ -226,7 +245,7 @@ __global__ void __launch_bounds__(kThreads)
 template <typename T, int D>
 Status launch(const void* qkv, const int32_t* cu, int64_t num_sequences, int64_t max_seqlen,
               const AttentionShape& s, void* ctx, cudaStream_t stream) {
-  constexpr size_t kSmem = (kBlockM + 2 * kBlockN) * (D + kPad) * sizeof(T);
+  constexpr size_t kSmem = (kBlockM + 4 * kBlockN) * (D + kPad) * sizeof(T);
   // Above 48 KiB a kernel must opt in to more dynamic shared memory (once per process).
   static const cudaError_t attr = cudaFuncSetAttribute(
       attention_mma_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);

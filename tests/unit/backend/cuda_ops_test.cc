@@ -2,6 +2,7 @@
 // CPU with ragged shapes, in FP16 and BF16. Outputs start as NaN, so an unwritten element fails.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <string>
@@ -247,24 +248,30 @@ std::vector<double> attention_ref(const std::vector<float>& qkv, const std::vect
 
 TEST_P(CudaOpsTest, AttentionMatchesReferenceOnRaggedBatches) {
   // Lengths around the 64-row tiles: single tokens, partial tiles, exact tiles, several tiles.
-  const std::vector<int32_t> lens = {1, 7, 64, 65, 130, 200};
-  std::vector<int32_t> cu = {0};
-  for (int32_t l : lens) cu.push_back(cu.back() + l);
-  const int64_t t = cu.back(), n = static_cast<int64_t>(lens.size()), heads = 3;
-  for (int64_t d : {16, 32, 64, 128}) {
-    const auto qkv = rounded(random_vector(t * 3 * heads * d, 40 + static_cast<uint32_t>(d)), dt());
-    const auto ref = attention_ref(qkv, cu, heads, d);
-    DeviceMem d_qkv(to_16bit(qkv, dt())), d_cu(cu);
-    const AttentionShape shape{heads, d, static_cast<float>(1.0 / std::sqrt(double(d)))};
-    for (bool mma : {true, false}) {
-      SCOPED_TRACE(std::string(mma ? "mma" : "simple") + " head_dim " + std::to_string(d));
-      DeviceMem d_ctx(t * heads * d * 2);
-      const auto run = mma ? backend::cuda::attention : backend::cuda::attention_simple;
-      ASSERT_TRUE(
-          run(dt(), d_qkv.get(), d_cu.get<int32_t>(), n, 200, shape, d_ctx.get(), nullptr).ok());
-      const auto ctx = from_16bit(d_ctx.download<uint16_t>(), dt());
-      // P is rounded to 16 bits before P.V in the tensor-core kernel: allow one more rounding.
-      EXPECT_LE(rel_error_nan_fails(ctx, ref), 2 * tolerance(dt()));
+  // A second batch up to 300 tokens (five key tiles).
+  for (const std::vector<int32_t>& lens :
+       {std::vector<int32_t>{1, 7, 64, 65, 130, 200}, std::vector<int32_t>{300, 1, 129, 257}}) {
+    std::vector<int32_t> cu = {0};
+    for (int32_t l : lens) cu.push_back(cu.back() + l);
+    const int64_t t = cu.back(), n = static_cast<int64_t>(lens.size()), heads = 3;
+    const int64_t max_len = *std::max_element(lens.begin(), lens.end());
+    for (int64_t d : {16, 32, 64, 128}) {
+      const auto qkv =
+          rounded(random_vector(t * 3 * heads * d, 40 + static_cast<uint32_t>(d)), dt());
+      const auto ref = attention_ref(qkv, cu, heads, d);
+      DeviceMem d_qkv(to_16bit(qkv, dt())), d_cu(cu);
+      const AttentionShape shape{heads, d, static_cast<float>(1.0 / std::sqrt(double(d)))};
+      for (bool mma : {true, false}) {
+        SCOPED_TRACE(std::string(mma ? "mma" : "simple") + " head_dim " + std::to_string(d));
+        DeviceMem d_ctx(t * heads * d * 2);
+        const auto run = mma ? backend::cuda::attention : backend::cuda::attention_simple;
+        ASSERT_TRUE(
+            run(dt(), d_qkv.get(), d_cu.get<int32_t>(), n, max_len, shape, d_ctx.get(), nullptr)
+                .ok());
+        const auto ctx = from_16bit(d_ctx.download<uint16_t>(), dt());
+        // P is rounded to 16 bits before P.V in the tensor-core kernel: allow one more rounding.
+        EXPECT_LE(rel_error_nan_fails(ctx, ref), 2 * tolerance(dt()));
+      }
     }
   }
 }
