@@ -35,6 +35,7 @@ struct EncoderInputs {
 /// Called with the input of every linear layer during EncoderExecutor::run_observed: the
 /// activations [rows, cols] (float32, host memory) about to enter layer `layer`'s `site`.
 /// Calibration (ranges, histograms), SmoothQuant and SparseGPT collect their statistics here.
+/// Called on the thread that called run_observed, one call at a time, in execution order.
 using LinearObserver = std::function<void(int layer, quant::LinearSite site, const float* x,
                                           int64_t rows, int64_t cols)>;
 

@@ -1,6 +1,7 @@
 #include "plan/plan_builder.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "backend/device.h"
 #include "core/half.h"
@@ -141,6 +142,24 @@ Status write_plan(const ModelSource& src, const BuildOptions& options, const std
   if (static_cast<int64_t>(quant->layers.size()) != c.num_layers) {
     return invalid_argument("quantization has " + std::to_string(quant->layers.size()) +
                             " layers; the model has " + std::to_string(c.num_layers));
+  }
+  // FP16 storage holds |w| <= 65504: a larger weight would become infinity.
+  for (size_t l = 0; l < src.weights.layers.size(); ++l) {
+    const model::LayerWeights& lw = src.weights.layers[l];
+    const std::pair<const char*, const model::DenseWeights*> dense[] = {{"qkv", &lw.qkv},
+                                                                        {"attn_out", &lw.attn_out},
+                                                                        {"ffn_in", &lw.ffn_in},
+                                                                        {"ffn_out", &lw.ffn_out}};
+    for (int s = 0; s < quant::kLinearSites; ++s) {
+      if (quant->layers[l].sites[s].precision != Precision::kF16) continue;
+      for (float v : dense[s].second->weight) {
+        if (!(std::fabs(v) <= 65504.0f)) {
+          return invalid_argument("layer " + std::to_string(l) + " " + dense[s].first +
+                                  " has weight " + std::to_string(v) +
+                                  ", beyond what fp16 holds (65504); build in bf16");
+        }
+      }
+    }
   }
   // Compiling checks the device supports every precision, and packs the weights.
   backend::ExecutorOptions eo;

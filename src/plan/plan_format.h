@@ -23,7 +23,7 @@
 //   "quant"      quant::ModelQuant: per layer and site precision, scaling, input scale,
 //                SmoothQuant vector; the GELU clip
 //   "sparsity"   per layer and site one byte: 0 dense, 1 pruned 2:4
-//   "tensors"    the tensor directory: name, dtype (F32/BF16/I8), layout (row-major or the
+//   "tensors"    the tensor directory: name, dtype (F32/BF16/F16/I8), layout (row-major or the
 //                backend's packed layout with its fingerprint), shape, data offset and size,
 //                optional per-output-channel scales
 //   "weights"    the tensor bytes, each tensor 64-byte aligned
@@ -41,8 +41,9 @@
 namespace kiln::plan {
 
 inline constexpr char kMagic[8] = {'K', 'I', 'L', 'N', 'P', 'L', 'A', 'N'};
-/// The newest format this kiln reads and the one it writes.
-inline constexpr uint32_t kFormatVersion = 1;
+/// The newest format this kiln reads and the one it writes. 2 added F16 tensors and FP16
+/// layers (CUDA plans); version 1 plans read unchanged.
+inline constexpr uint32_t kFormatVersion = 2;
 inline constexpr uint64_t kHeaderSize = 256;
 inline constexpr uint64_t kSectionEntrySize = 64;
 inline constexpr uint64_t kSectionNameSize = 32;

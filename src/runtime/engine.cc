@@ -85,7 +85,8 @@ class EngineImpl final : public Engine {
     // Only pooled rows wanted (embeddings, or a sequence classifier's [CLS] rows): let the
     // device pool where the states are, when it can.
     const bool cls_head = what.head && info_.task == Task::kSequenceClassification;
-    if (t > 0 && !what.hidden_states && (what.embeddings || cls_head) &&
+    // (Token and span heads need every state; an embedding model asked for a head errs below.)
+    if (t > 0 && !what.hidden_states && (!what.head || cls_head) && (what.embeddings || cls_head) &&
         !(what.embeddings && cls_head && info_.pooling.mode != PoolingMode::kCls)) {
       Status pooled = run_pooled(in, what, cls_head, out);
       if (pooled.code() != StatusCode::kUnimplemented) return pooled;
@@ -99,7 +100,8 @@ class EngineImpl final : public Engine {
       kept.resize(static_cast<size_t>(t * h));
       hidden = kept.data();
     } else {
-      scratch.reset(new float[static_cast<size_t>(std::max<int64_t>(t * h, 1))]);
+      scratch =
+          std::make_unique_for_overwrite<float[]>(static_cast<size_t>(std::max<int64_t>(t * h, 1)));
       hidden = scratch.get();
     }
     if (t > 0) KILN_RETURN_IF_ERROR(executor_->run(in, hidden));

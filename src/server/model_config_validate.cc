@@ -55,13 +55,13 @@ Status validate_model_config(const inference::ModelConfig& config) {
   for (const auto& g : config.instance_group()) {
     if (g.count() < 0) return invalid_argument("instance_group count must be >= 0");
     (g.kind() == inference::ModelInstanceGroup::KIND_GPU ? gpu : cpu) = true;
-    for (int32_t gpu : g.gpus()) {
+    for (int32_t id : g.gpus()) {
       if (g.kind() != inference::ModelInstanceGroup::KIND_GPU) {
         return invalid_argument("instance_group gpus are only valid with kind KIND_GPU");
       }
-      if (gpu != 0) {
+      if (id != 0) {
         return unimplemented("instance_group gpus: kiln runs on GPU 0 only, got " +
-                             std::to_string(gpu));
+                             std::to_string(id));
       }
     }
     if (g.kind() == inference::ModelInstanceGroup::KIND_MODEL) {

@@ -68,7 +68,9 @@ int run(const BenchFlags& f) {
   const double flop_per_cycle = precision == Precision::kInt8   ? 128.0
                                 : precision == Precision::kBF16 ? 64.0
                                                                 : 32.0;
-  const double peak = threads * flop_per_cycle * f.ghz * 1e9;
+  // The roofline is the CPU's; other devices report none (0).
+  const double peak = options.device == "cpu" ? threads * flop_per_cycle * f.ghz * 1e9 : 0.0;
+  auto roof = [peak](double gflops) { return peak > 0 ? gflops * 1e9 / peak : 0.0; };
   std::mt19937 rng(42);
   if (!f.json) {
     std::printf("%-28s %5s %5s %10s %9s %9s %9s %7s\n", "model", "batch", "seq", "seq/s", "p50 ms",
@@ -106,11 +108,10 @@ int run(const BenchFlags& f) {
             "\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"iters\":%zu,\"gflops\":%.1f,\"roofline\":%.4f,"
             "\"threads\":%d}\n",
             std::string(precision_name(precision)).c_str(), is_plan ? "-plan" : "", name.c_str(),
-            batch, seq, seq_s, p50 * 1e3, p99 * 1e3, lat.size(), gflops, gflops * 1e9 / peak,
-            threads);
+            batch, seq, seq_s, p50 * 1e3, p99 * 1e3, lat.size(), gflops, roof(gflops), threads);
       } else {
         std::printf("%-28s %5d %5d %10.1f %9.2f %9.2f %9.1f %6.1f%%\n", name.c_str(), batch, seq,
-                    seq_s, p50 * 1e3, p99 * 1e3, gflops, 100.0 * gflops * 1e9 / peak);
+                    seq_s, p50 * 1e3, p99 * 1e3, gflops, 100.0 * roof(gflops));
       }
       if (f.profile) {
         for (const auto& line : engine.profile_report())

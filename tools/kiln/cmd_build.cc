@@ -1,6 +1,6 @@
 // `kiln build MODEL_DIR -o model.plan [options]`: compiles a Hugging Face model directory into a
 // plan file (src/plan/): optionally pruned to 2:4 and quantized to INT8 with calibration,
-// SmoothQuant and mixed precision (src/optimize/), weights in their target precision and
+// SmoothQuant and mixed precision (src/quant/), weights in their target precision and
 // pre-packed for this machine's kernels, with the tokenizer and model config.
 #include <chrono>
 #include <cstdio>
@@ -9,9 +9,9 @@
 #include <string>
 
 #include "commands.h"
-#include "optimize/build_pipeline.h"
 #include "options.h"
 #include "plan/plan_builder.h"
+#include "quant/build_pipeline.h"
 
 namespace kiln::cli {
 
@@ -40,7 +40,7 @@ struct BuildFlags {
 };
 
 // Flags into OptimizeOptions; false after printing an error.
-bool to_options(const BuildFlags& f, optimize::OptimizeOptions* o) {
+bool to_options(const BuildFlags& f, quant::OptimizeOptions* o) {
   auto bad = [](const std::string& what) {
     std::fprintf(stderr, "error: %s\n", what.c_str());
     return false;
@@ -48,7 +48,7 @@ bool to_options(const BuildFlags& f, optimize::OptimizeOptions* o) {
   o->device = f.device;
   o->num_threads = f.threads;
   if (!parse_precision(f.precision, &o->precision)) {
-    return bad("unknown precision \"" + f.precision + "\" (fp32, bf16, int8)");
+    return bad("unknown precision \"" + f.precision + "\" (fp32, bf16, int8, fp16)");
   }
   o->calibration = f.calibration;
   o->validation = f.validation;
@@ -80,7 +80,7 @@ bool to_options(const BuildFlags& f, optimize::OptimizeOptions* o) {
     return bad("--sparsity supports 2:4 only, got \"" + f.sparsity + "\"");
   }
   o->prune = !f.sparsity.empty();
-  if (!optimize::parse_prune_method(f.prune_method, &o->prune_method)) {
+  if (!quant::parse_prune_method(f.prune_method, &o->prune_method)) {
     return bad("unknown --prune-method \"" + f.prune_method + "\" (sparsegpt, magnitude)");
   }
   return true;
@@ -88,9 +88,9 @@ bool to_options(const BuildFlags& f, optimize::OptimizeOptions* o) {
 
 int run(const BuildFlags& f) {
   const auto start = std::chrono::steady_clock::now();
-  optimize::OptimizeOptions oo;
+  quant::OptimizeOptions oo;
   if (!to_options(f, &oo)) return 1;
-  Status checked = optimize::check_options(oo);
+  Status checked = quant::check_options(oo);
   if (!checked.ok()) return fail(checked);
   if (!f.quiet) {
     oo.progress = [start](const std::string& line) {
@@ -105,7 +105,7 @@ int run(const BuildFlags& f) {
   options.device = f.device;
   options.prepack = !f.portable;
   options.num_threads = f.threads;
-  auto report = optimize::optimize(&*source, oo, &options);
+  auto report = quant::optimize(&*source, oo, &options);
   if (!report.ok()) return fail(report.status());
   Status s = plan::write_plan(*source, options, f.output);
   if (!s.ok()) return fail(s);
@@ -117,7 +117,7 @@ int run(const BuildFlags& f) {
   if (!engine.ok()) return fail(engine.status().with_context("reloading " + f.output));
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::cout << optimize::format_build_report(*report);
+  std::cout << quant::format_build_report(*report);
   std::printf("wrote %s: %s %s, %lld layers, %s, %s weights, in %.1f s\n", f.output.c_str(),
               std::string(architecture_name((*engine)->info().architecture)).c_str(),
               std::string(task_name((*engine)->info().task)).c_str(),
@@ -128,7 +128,7 @@ int run(const BuildFlags& f) {
               f.portable ? "portable row-major" : "pre-packed", seconds);
   if (!f.report.empty()) {
     std::ofstream out(f.report);
-    out << optimize::build_report_json(*report) << "\n";
+    out << quant::build_report_json(*report) << "\n";
     if (!out) return fail(data_loss("cannot write the report to " + f.report));
   }
   return 0;
@@ -151,7 +151,8 @@ void register_build(CLI::App& app, Runner* runner) {
       "           --calibration var/data/calib_squad_train.txt --smoothquant 0.5\n");
   cmd->add_option("model_dir", flags->dir, "Hugging Face model directory")->required();
   cmd->add_option("-o,--output", flags->output, "Plan file to write")->required();
-  cmd->add_option("--precision", flags->precision, "fp32, bf16 or int8 (every layer)")
+  cmd->add_option("--precision", flags->precision,
+                  "fp32, bf16 or int8 (--device cpu); fp16 or bf16 (--device cuda)")
       ->capture_default_str();
   cmd->add_option("--device", flags->device, "Device the plan is built for")->capture_default_str();
   cmd->add_flag("--portable", flags->portable,
@@ -172,19 +173,23 @@ void register_build(CLI::App& app, Runner* runner) {
                   "Static scale threshold: max, percentile, entropy (KL, 2048 bins) or mse "
                   "(default max)");
   cmd->add_option("--percentile", flags->percentile,
-                  "Percentile of |x| for --calibrator "
-                  "percentile")
+                  "Percentile of |x| for --calibrator percentile")
+      ->check(CLI::Range(0.0, 100.0))
       ->capture_default_str();
   cmd->add_option("--activation-scales", flags->activation_scales,
                   "dynamic (per token at run time, the default) or static (one calibrated scale "
                   "per layer; the default when --calibrator is given)");
   cmd->add_option("--smoothquant", flags->smoothquant,
-                  "SmoothQuant migration strength ALPHA in [0, 1]");
+                  "SmoothQuant migration strength ALPHA in [0, 1]")
+      ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--gelu-clip", flags->gelu_clip,
-                  "Clip the GELU output to [-X, X] before INT8 ffn_out (TensorRT's BERT demo: 10)");
+                  "Clip the GELU output to [-X, X] before INT8 ffn_out (TensorRT's BERT demo: 10)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--max-accuracy-drop", flags->max_accuracy_drop,
                   "Keep the most sensitive layers at --fallback-precision until the held-out "
-                  "accuracy drop (1 - cosine) is at most X");
+                  "accuracy drop (1 - cosine to the FP32 model; with --sparsity, to the pruned "
+                  "FP32 model: the budget is quantization's) is at most X")
+      ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--fallback-precision", flags->fallback, "bf16 or fp32")->capture_default_str();
   cmd->add_option("--sparsity", flags->sparsity, "2:4: prune every linear layer");
   cmd->add_option("--prune-method", flags->prune_method,

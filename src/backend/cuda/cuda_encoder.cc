@@ -152,7 +152,7 @@ Status CudaEncoder::run_pooled(const EncoderInputs& in, const PoolingConfig& poo
 CudaEncoder::Buffers CudaEncoder::layout(int64_t t, int64_t n, bool types, char* base) const {
   const int64_t h = config_.hidden_size, inter = config_.intermediate_size;
   // Inputs first (one copy), then x, x32, big (QKV, then the FFN middle; the float32 output
-  // too when the residual stream is 16-bit), ctx and y.
+  // too when the residual stream is 16-bit), ctx, y and the pooled rows (run_pooled).
   const size_t ids = align256(t * sizeof(int32_t));
   const size_t cu = align256((n + 1) * sizeof(int32_t));
   const size_t row16 = align256(t * h * 2);

@@ -1,13 +1,13 @@
-#include "optimize/quantize_model.h"
+#include "quant/quantize_model.h"
 
 #include <algorithm>
 #include <cmath>
 
-#include "optimize/prune_model.h"
 #include "plan/sections.h"
+#include "quant/prune_model.h"
 #include "quant/smoothquant.h"
 
-namespace kiln::optimize {
+namespace kiln::quant {
 
 namespace {
 
@@ -103,6 +103,12 @@ Result<Int8Calibration> calibrate_int8(const TrialModel& model,
         }
         q.smooth = std::move(factors).value();
         c.max_smooth = *std::max_element(q.smooth.begin(), q.smooth.end());
+        // What the layer quantizes, exactly: max over channels of absmax_c / s_c.
+        const auto& channel = raw.stats(l, site).channel_absmax();
+        c.absmax = 0;
+        for (size_t i = 0; i < channel.size() && i < q.smooth.size(); ++i) {
+          c.absmax = std::max(c.absmax, channel[i] / q.smooth[i]);
+        }
         InputTransform& t = transforms[static_cast<size_t>(l * quant::kLinearSites + s)];
         t.inv_smooth.resize(q.smooth.size());
         for (size_t i = 0; i < q.smooth.size(); ++i) t.inv_smooth[i] = 1.0f / q.smooth[i];
@@ -159,4 +165,4 @@ model::EncoderWeights apply_smoothing(const model::EncoderWeights& weights,
   return out;
 }
 
-}  // namespace kiln::optimize
+}  // namespace kiln::quant

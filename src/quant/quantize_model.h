@@ -6,11 +6,11 @@
 
 #include <vector>
 
-#include "optimize/model_runs.h"
 #include "quant/calibration.h"
+#include "quant/model_runs.h"
 #include "quant/quant_params.h"
 
-namespace kiln::optimize {
+namespace kiln::quant {
 
 /// How to quantize.
 struct QuantizeOptions {
@@ -50,4 +50,4 @@ quant::ModelQuant dynamic_int8(int num_layers, float gelu_clip);
 model::EncoderWeights apply_smoothing(const model::EncoderWeights& weights,
                                       const quant::ModelQuant& quant);
 
-}  // namespace kiln::optimize
+}  // namespace kiln::quant

@@ -1,11 +1,11 @@
-#include "optimize/model_runs.h"
+#include "quant/model_runs.h"
 
 #include <algorithm>
 #include <cmath>
 
 #include "runtime/heads.h"
 
-namespace kiln::optimize {
+namespace kiln::quant {
 
 namespace {
 
@@ -23,9 +23,9 @@ backend::EncoderInputs inputs_of(const TokenBatch& b, const model::ModelConfig& 
 
 Result<std::unique_ptr<backend::EncoderExecutor>> compile_trial(
     const TrialModel& model, const model::EncoderWeights& weights,
-    std::shared_ptr<const quant::ModelQuant> quant) {
+    std::shared_ptr<const quant::ModelQuant> quant, Precision precision) {
   backend::ExecutorOptions eo;
-  eo.precision = Precision::kF32;
+  eo.precision = precision;
   eo.quant = std::move(quant);
   eo.num_threads = model.num_threads;
   return model.device->compile(model.config, weights, eo);
@@ -93,4 +93,4 @@ CosineSummary compare_outputs(const ModelOutputs& reference, const ModelOutputs&
   return s;
 }
 
-}  // namespace kiln::optimize
+}  // namespace kiln::quant

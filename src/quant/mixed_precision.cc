@@ -1,12 +1,12 @@
-#include "optimize/mixed_precision.h"
+#include "quant/mixed_precision.h"
 
 #include <algorithm>
 #include <cstdio>
 
-#include "optimize/quantize_model.h"
 #include "plan/sections.h"
+#include "quant/quantize_model.h"
 
-namespace kiln::optimize {
+namespace kiln::quant {
 
 namespace {
 
@@ -89,4 +89,4 @@ Result<MixedPrecision> choose_mixed_precision(
   return result;
 }
 
-}  // namespace kiln::optimize
+}  // namespace kiln::quant

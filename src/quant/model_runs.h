@@ -11,10 +11,10 @@
 #include "kiln/model_info.h"
 #include "model/config.h"
 #include "model/weights.h"
-#include "optimize/calibration_set.h"
+#include "quant/calibration_set.h"
 #include "quant/quant_params.h"
 
-namespace kiln::optimize {
+namespace kiln::quant {
 
 /// What a trial model is compared on: the pooled embedding of each text for embedding models,
 /// the last hidden state of each token otherwise.
@@ -32,10 +32,10 @@ struct TrialModel {
   int num_threads = 0;
 };
 
-/// Compiles a copy of `weights` with `quant` (null: every layer FP32).
+/// Compiles a copy of `weights` with `quant` (null: every layer at `precision`).
 Result<std::unique_ptr<backend::EncoderExecutor>> compile_trial(
     const TrialModel& model, const model::EncoderWeights& weights,
-    std::shared_ptr<const quant::ModelQuant> quant);
+    std::shared_ptr<const quant::ModelQuant> quant, Precision precision = Precision::kF32);
 
 /// Runs every batch of `set` through `executor` (FP32 linear layers), calling `observer` with
 /// the input of each linear layer.
@@ -53,4 +53,4 @@ struct CosineSummary {
 };
 CosineSummary compare_outputs(const ModelOutputs& reference, const ModelOutputs& candidate);
 
-}  // namespace kiln::optimize
+}  // namespace kiln::quant

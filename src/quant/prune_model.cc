@@ -1,10 +1,9 @@
-#include "optimize/prune_model.h"
+#include "quant/prune_model.h"
 
 #include <array>
 #include <memory>
-#include <mutex>
 
-namespace kiln::optimize {
+namespace kiln::quant {
 
 namespace {
 
@@ -70,8 +69,7 @@ Result<std::vector<PrunedLayer>> prune_model(const TrialModel& model,
   for (int l = 0; l < num_layers; ++l) {
     std::array<std::unique_ptr<quant::HessianAccumulator>, quant::kLinearSites> hessians;
     if (method == PruneMethod::kSparseGpt) {
-      // Inputs of block l from the model pruned so far.
-      std::array<std::mutex, quant::kLinearSites> locks;
+      // Inputs of block l from the model pruned so far (the observer runs on this thread).
       Status first_error;
       for (LinearSite site : kSites) {
         hessians[static_cast<int>(site)] =
@@ -82,9 +80,7 @@ Result<std::vector<PrunedLayer>> prune_model(const TrialModel& model,
           observe(*exec, model, *set,
                   [&](int layer, LinearSite site, const float* x, int64_t rows, int64_t cols) {
                     if (layer != l) return;
-                    const int s = static_cast<int>(site);
-                    std::lock_guard<std::mutex> lock(locks[s]);
-                    Status st = hessians[s]->add(x, rows, cols);
+                    Status st = hessians[static_cast<int>(site)]->add(x, rows, cols);
                     if (!st.ok() && first_error.ok()) first_error = st;
                   }));
       KILN_RETURN_IF_ERROR(first_error);
@@ -118,4 +114,4 @@ Result<std::vector<PrunedLayer>> prune_model(const TrialModel& model,
   return report;
 }
 
-}  // namespace kiln::optimize
+}  // namespace kiln::quant

@@ -1,11 +1,12 @@
 // Text and JSON forms of a BuildReport.
+#include <cmath>
 #include <cstdio>
 #include <sstream>
 
-#include "optimize/build_pipeline.h"
 #include "plan/sections.h"
+#include "quant/build_pipeline.h"
 
-namespace kiln::optimize {
+namespace kiln::quant {
 
 namespace {
 
@@ -14,6 +15,9 @@ std::string fmt(const char* f, double v) {
   std::snprintf(buf, sizeof buf, f, v);
   return buf;
 }
+
+// A JSON number; NaN and infinities (non-finite activations) are null.
+std::string num(const char* f, double v) { return std::isfinite(v) ? fmt(f, v) : "null"; }
 
 std::string site_label(int layer, quant::LinearSite site) {
   return "layer " + std::to_string(layer) + " " + std::string(plan::site_name(site));
@@ -35,7 +39,7 @@ std::string json_string(const std::string& s) {
 }
 
 std::string cosine_json(const CosineSummary& c) {
-  return "{\"mean\": " + fmt("%.6f", c.mean) + ", \"worst_1pct\": " + fmt("%.6f", c.worst_1pct) +
+  return "{\"mean\": " + num("%.6f", c.mean) + ", \"worst_1pct\": " + num("%.6f", c.worst_1pct) +
          "}";
 }
 
@@ -118,21 +122,21 @@ std::string build_report_json(const BuildReport& r) {
       const PrunedLayer& p = r.pruned[i];
       o << (i ? ", " : "") << "{\"layer\": " << p.layer
         << ", \"site\": " << json_string(std::string(plan::site_name(p.site)))
-        << ", \"error\": " << fmt("%.6g", p.error)
-        << ", \"magnitude_error\": " << fmt("%.6g", p.magnitude_error) << "}";
+        << ", \"error\": " << num("%.6g", p.error)
+        << ", \"magnitude_error\": " << num("%.6g", p.magnitude_error) << "}";
     }
     o << "]}";
   }
   if (r.int8) {
-    o << ", \"int8\": {\"gelu_clip\": " << fmt("%g", r.int8->quant.gelu_clip) << ", \"layers\": [";
+    o << ", \"int8\": {\"gelu_clip\": " << num("%g", r.int8->quant.gelu_clip) << ", \"layers\": [";
     for (size_t i = 0; i < r.int8->sites.size(); ++i) {
       const SiteCalibration& c = r.int8->sites[i];
       o << (i ? ", " : "") << "{\"layer\": " << c.layer
         << ", \"site\": " << json_string(std::string(plan::site_name(c.site)))
-        << ", \"raw_absmax\": " << fmt("%.6g", c.raw_absmax)
-        << ", \"absmax\": " << fmt("%.6g", c.absmax)
-        << ", \"threshold\": " << fmt("%.6g", c.threshold)
-        << ", \"max_smooth\": " << fmt("%.6g", c.max_smooth) << "}";
+        << ", \"raw_absmax\": " << num("%.6g", c.raw_absmax)
+        << ", \"absmax\": " << num("%.6g", c.absmax)
+        << ", \"threshold\": " << num("%.6g", c.threshold)
+        << ", \"max_smooth\": " << num("%.6g", c.max_smooth) << "}";
     }
     o << "]}";
   }
@@ -143,12 +147,12 @@ std::string build_report_json(const BuildReport& r) {
       for (size_t i = 0; i < v.size(); ++i) {
         o << (i ? ", " : "") << "{\"layer\": " << v[i].layer
           << ", \"site\": " << json_string(std::string(plan::site_name(v[i].site)))
-          << ", \"drop\": " << fmt("%.6g", v[i].drop) << "}";
+          << ", \"drop\": " << num("%.6g", v[i].drop) << "}";
       }
       o << "]";
     };
-    o << ", \"mixed\": {\"all_int8_drop\": " << fmt("%.6g", m.all_int8_drop)
-      << ", \"drop\": " << fmt("%.6g", m.drop)
+    o << ", \"mixed\": {\"all_int8_drop\": " << num("%.6g", m.all_int8_drop)
+      << ", \"drop\": " << num("%.6g", m.drop)
       << ", \"reached\": " << (m.reached ? "true" : "false") << ", \"sensitivity\": ";
     list(m.sensitivity);
     o << ", \"kept_high\": ";
@@ -156,8 +160,8 @@ std::string build_report_json(const BuildReport& r) {
     o << "}";
   }
   if (r.final_accuracy) o << ", \"plan_cosine\": " << cosine_json(*r.final_accuracy);
-  o << ", \"seconds\": " << fmt("%.2f", r.seconds) << "}";
+  o << ", \"seconds\": " << num("%.2f", r.seconds) << "}";
   return o.str();
 }
 
-}  // namespace kiln::optimize
+}  // namespace kiln::quant

@@ -2,11 +2,13 @@
 // (pairs, truncation counted, batching by tokens).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "../plan/plan_test_util.h"
-#include "optimize/calibration_set.h"
+#include "quant/calibration_set.h"
 #include "tokenizer/tokenizer_impl.h"
 
-namespace kiln::optimize {
+namespace kiln::quant {
 namespace {
 
 using plan::testing::TempDir;
@@ -18,6 +20,11 @@ std::unique_ptr<Tokenizer> micro_tokenizer() {
   auto tok = tokenizer::make_tokenizer(std::move(parts).value());
   EXPECT_TRUE(tok.ok());
   return std::move(tok).value();
+}
+
+int64_t micro_vocab_size() {
+  const std::string v = plan::testing::micro_vocab();
+  return static_cast<int64_t>(std::count(v.begin(), v.end(), '\n'));
 }
 
 TEST(CalibrationLines, MissingEmptyAndTinyFilesAreClearErrors) {
@@ -58,7 +65,8 @@ TEST(CalibrationTokens, PairsTruncationAndBatches) {
   std::string long_line;
   for (int i = 0; i < 5; ++i) long_line += "the quick brown fox ";
   std::vector<std::string> lines = {"the quick brown fox", "hello\tworld", long_line};
-  auto set = tokenize_lines(*tok, lines, 8, true, 10);
+  const TokenLimits limits{8, micro_vocab_size(), 2};
+  auto set = tokenize_lines(*tok, lines, limits, 10);
   ASSERT_TRUE(set.ok()) << set.status().to_string();
   EXPECT_EQ(set->texts, 3);
   EXPECT_EQ(set->truncated, 1);  // the long line; "the quick brown fox" is 6 tokens
@@ -72,7 +80,7 @@ TEST(CalibrationTokens, PairsTruncationAndBatches) {
   EXPECT_EQ(tokens, 6 + 5 + 8);
   EXPECT_EQ(tokens, set->tokens);
   // One batch: the pair [CLS] hello [SEP] world [SEP] has type ids 0 0 0 1 1.
-  auto one = tokenize_lines(*tok, lines, 8, true, 1000);
+  auto one = tokenize_lines(*tok, lines, limits, 1000);
   ASSERT_TRUE(one.ok());
   ASSERT_EQ(one->batches.size(), 1u);
   const TokenBatch& b = one->batches[0];
@@ -82,11 +90,23 @@ TEST(CalibrationTokens, PairsTruncationAndBatches) {
   EXPECT_EQ(types, (std::vector<int32_t>{0, 0, 0, 1, 1}));
 
   std::vector<std::string> bad = {"fine", std::string("\xff\xfe", 2)};
-  auto invalid = tokenize_lines(*tok, bad, 8, true);
+  auto invalid = tokenize_lines(*tok, bad, limits, 8192, "held-out text");
   EXPECT_FALSE(invalid.ok());
-  EXPECT_NE(invalid.status().message().find("calibration line 2"), std::string::npos)
+  EXPECT_NE(invalid.status().message().find("held-out text line 2"), std::string::npos)
       << invalid.status().to_string();
+  // A tokenizer with more ids than the model: refused, not read out of bounds.
+  const TokenLimits small{8, 10, 2};
+  auto outside = tokenize_lines(*tok, {"kiln plan"}, small);  // ids 11 and 12
+  EXPECT_EQ(outside.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(outside.status().message().find("outside the model's vocabulary of 10"),
+            std::string::npos)
+      << outside.status().to_string();
+  // Pair type ids for a model with one token type.
+  const TokenLimits one_type{8, micro_vocab_size(), 1};
+  auto typed = tokenize_lines(*tok, {"hello\tworld"}, one_type);
+  EXPECT_NE(typed.status().message().find("token type id 1"), std::string::npos)
+      << typed.status().to_string();
 }
 
 }  // namespace
-}  // namespace kiln::optimize
+}  // namespace kiln::quant

@@ -6,11 +6,11 @@
 
 #include "../plan/plan_test_util.h"
 #include "backend/cpu/cpu_features.h"
-#include "optimize/mixed_precision.h"
-#include "optimize/prune_model.h"
-#include "optimize/quantize_model.h"
+#include "quant/mixed_precision.h"
+#include "quant/prune_model.h"
+#include "quant/quantize_model.h"
 
-namespace kiln::optimize {
+namespace kiln::quant {
 namespace {
 
 using quant::LinearSite;
@@ -136,6 +136,27 @@ TEST(CalibrateInt8, SmoothQuantAndGeluClipAreRecordedAndApplied) {
   EXPECT_GT(c->mean, 0.99);
 }
 
+// Static scales with SmoothQuant: the second statistics pass sees the smoothed inputs, so each
+// static scale covers what the layer really quantizes, and the model stays close to FP32.
+TEST(CalibrateInt8, StaticScalesOfSmoothedInputs) {
+  if (!have_int8()) GTEST_SKIP() << "no AVX512_VNNI";
+  Fixture f = tiny();
+  QuantizeOptions o;
+  o.smoothquant_alpha = 0.5f;
+  auto cal = calibrate_int8(f.model, f.weights, f.calib, o);
+  ASSERT_TRUE(cal.ok()) << cal.status().to_string();
+  for (const SiteCalibration& c : cal->sites) {
+    const quant::LinearQuant& q = cal->quant.layers[c.layer].sites[static_cast<int>(c.site)];
+    ASSERT_FALSE(q.smooth.empty());
+    EXPECT_EQ(q.scaling, quant::ActivationScaling::kStaticPerTensor);
+    EXPECT_FLOAT_EQ(q.input_scale, c.absmax / 127.0f);  // max calibrator on smoothed inputs
+    EXPECT_NE(c.absmax, c.raw_absmax);
+  }
+  auto c = measure(f.model, f.weights, cal->quant, f.valid, fp32_outputs(f, f.weights));
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  EXPECT_GT(c->mean, 0.99);
+}
+
 TEST(MixedPrecision, FallsBackMostSensitiveFirstUntilTheDropIsMet) {
   if (!have_int8()) GTEST_SKIP() << "no AVX512_VNNI";
   Fixture f = tiny();
@@ -219,4 +240,4 @@ TEST(PruneModel, MagnitudeAndSparseGptGiveTwoFourAndSparseGptErrsLess) {
 }
 
 }  // namespace
-}  // namespace kiln::optimize
+}  // namespace kiln::quant

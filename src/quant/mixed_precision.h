@@ -9,10 +9,10 @@
 #include <string>
 #include <vector>
 
-#include "optimize/model_runs.h"
+#include "quant/model_runs.h"
 #include "quant/quant_params.h"
 
-namespace kiln::optimize {
+namespace kiln::quant {
 
 /// One layer's effect when it alone is INT8.
 struct SiteSensitivity {
@@ -49,4 +49,4 @@ Result<CosineSummary> measure(const TrialModel& model, const model::EncoderWeigh
                               const quant::ModelQuant& quant, const CalibrationSet& validation,
                               const ModelOutputs& reference);
 
-}  // namespace kiln::optimize
+}  // namespace kiln::quant

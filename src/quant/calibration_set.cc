@@ -1,9 +1,9 @@
-#include "optimize/calibration_set.h"
+#include "quant/calibration_set.h"
 
 #include <algorithm>
 #include <fstream>
 
-namespace kiln::optimize {
+namespace kiln::quant {
 
 Result<std::vector<std::string>> read_calibration_lines(const std::string& path, int64_t max_lines,
                                                         int64_t min_lines) {
@@ -27,8 +27,11 @@ Result<std::vector<std::string>> read_calibration_lines(const std::string& path,
 }
 
 Result<CalibrationSet> tokenize_lines(const Tokenizer& tokenizer,
-                                      const std::vector<std::string>& lines, int64_t max_length,
-                                      bool use_type_ids, int64_t batch_tokens) {
+                                      const std::vector<std::string>& lines,
+                                      const TokenLimits& limits, int64_t batch_tokens,
+                                      const std::string& what) {
+  const int64_t max_length = limits.max_length;
+  const bool use_type_ids = limits.type_vocab_size > 0;
   CalibrationSet set;
   EncodeOptions full;  // untruncated, to count what truncation cuts
   EncodeOptions cut;
@@ -43,8 +46,24 @@ Result<CalibrationSet> tokenize_lines(const Tokenizer& tokenizer,
                  : tokenizer.encode_pair(std::string_view(line).substr(0, tab),
                                          std::string_view(line).substr(tab + 1), o);
     };
+    const std::string where = what + " line " + std::to_string(i + 1);
     auto enc = encode(cut);
-    if (!enc.ok()) return enc.status().with_context("calibration line " + std::to_string(i + 1));
+    if (!enc.ok()) return enc.status().with_context(where);
+    if (enc->ids.empty()) return invalid_argument(where + " encodes to no tokens");
+    for (int32_t id : enc->ids) {
+      if (id < 0 || id >= limits.vocab_size) {
+        return invalid_argument(where + ": token id " + std::to_string(id) +
+                                " is outside the model's vocabulary of " +
+                                std::to_string(limits.vocab_size));
+      }
+    }
+    for (int32_t t : use_type_ids ? enc->type_ids : std::vector<int32_t>()) {
+      if (t < 0 || t >= limits.type_vocab_size) {
+        return invalid_argument(where + ": token type id " + std::to_string(t) +
+                                " is outside the model's " +
+                                std::to_string(limits.type_vocab_size));
+      }
+    }
     if (static_cast<int64_t>(enc->ids.size()) == max_length) {
       auto whole = encode(full);
       if (whole.ok() && static_cast<int64_t>(whole->ids.size()) > max_length) ++set.truncated;
@@ -62,4 +81,4 @@ Result<CalibrationSet> tokenize_lines(const Tokenizer& tokenizer,
   return set;
 }
 
-}  // namespace kiln::optimize
+}  // namespace kiln::quant

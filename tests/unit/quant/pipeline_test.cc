@@ -4,10 +4,10 @@
 
 #include "../plan/plan_test_util.h"
 #include "backend/cpu/cpu_features.h"
-#include "optimize/build_pipeline.h"
 #include "plan/plan_loader.h"
+#include "quant/build_pipeline.h"
 
-namespace kiln::optimize {
+namespace kiln::quant {
 namespace {
 
 using plan::testing::TempDir;
@@ -93,6 +93,15 @@ TEST(OptimizePipeline, CalibrationErrorsNameTheFile) {
   auto tiny = optimize(&src, o, &build);
   EXPECT_EQ(tiny.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(tiny.status().message().find("tiny.txt has 1 non-blank lines"), std::string::npos);
+  // 16 lines would leave 13 to calibrate once every fifth is held out: 20 are needed.
+  std::string sixteen;
+  for (int i = 0; i < 16; ++i) sixteen += "hello world\n";
+  write_text(dir.file("sixteen.txt"), sixteen);
+  o.calibration = dir.file("sixteen.txt");
+  auto few = optimize(&src, o, &build);
+  EXPECT_EQ(few.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(few.status().message().find("at least 20 are needed"), std::string::npos)
+      << few.status().to_string();
 
   plan::ModelSource no_tok = plan::testing::micro_source(false);
   o.calibration = calibration_file(dir, 40);
@@ -178,4 +187,4 @@ TEST(OptimizePipeline, StaticInt8WithoutFallbackKeepsEveryLayerInt8) {
 }
 
 }  // namespace
-}  // namespace kiln::optimize
+}  // namespace kiln::quant

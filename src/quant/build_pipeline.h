@@ -14,12 +14,12 @@
 #include <string>
 #include <vector>
 
-#include "optimize/mixed_precision.h"
-#include "optimize/prune_model.h"
-#include "optimize/quantize_model.h"
 #include "plan/plan_builder.h"
+#include "quant/mixed_precision.h"
+#include "quant/prune_model.h"
+#include "quant/quantize_model.h"
 
-namespace kiln::optimize {
+namespace kiln::quant {
 
 /// What to do.
 struct OptimizeOptions {
@@ -67,4 +67,4 @@ Result<BuildReport> optimize(plan::ModelSource* source, const OptimizeOptions& o
 std::string format_build_report(const BuildReport& report);
 std::string build_report_json(const BuildReport& report);
 
-}  // namespace kiln::optimize
+}  // namespace kiln::quant

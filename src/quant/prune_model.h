@@ -8,11 +8,11 @@
 #include <string_view>
 #include <vector>
 
-#include "optimize/model_runs.h"
 #include "plan/sections.h"
+#include "quant/model_runs.h"
 #include "quant/prune.h"
 
-namespace kiln::optimize {
+namespace kiln::quant {
 
 enum class PruneMethod { kMagnitude, kSparseGpt };
 /// "magnitude" or "sparsegpt".
@@ -41,4 +41,4 @@ Result<std::vector<PrunedLayer>> prune_model(const TrialModel& model,
 model::DenseWeights& site_weights(model::LayerWeights& layer, quant::LinearSite site);
 const model::DenseWeights& site_weights(const model::LayerWeights& layer, quant::LinearSite site);
 
-}  // namespace kiln::optimize
+}  // namespace kiln::quant

@@ -12,7 +12,7 @@
 #include "kiln/status.h"
 #include "kiln/tokenizer.h"
 
-namespace kiln::optimize {
+namespace kiln::quant {
 
 /// Fewest calibration lines accepted: fewer cannot give stable activation ranges.
 inline constexpr int64_t kMinCalibrationLines = 16;
@@ -31,10 +31,21 @@ Result<std::vector<std::string>> read_calibration_lines(const std::string& path,
                                                         int64_t max_lines = 0,
                                                         int64_t min_lines = kMinCalibrationLines);
 
-/// Tokenizes `lines` (a TAB splits a pair) to at most `max_length` tokens each and packs them
-/// into batches of at most `batch_tokens` tokens. Invalid UTF-8 names the line.
-Result<CalibrationSet> tokenize_lines(const Tokenizer& tokenizer,
-                                      const std::vector<std::string>& lines, int64_t max_length,
-                                      bool use_type_ids, int64_t batch_tokens = 8192);
+/// What the model accepts: ids below `vocab_size`, type ids below `type_vocab_size` (0: the
+/// model takes none, and they are dropped).
+struct TokenLimits {
+  int64_t max_length = 0;
+  int64_t vocab_size = 0;
+  int64_t type_vocab_size = 0;
+};
 
-}  // namespace kiln::optimize
+/// Tokenizes `lines` (a TAB splits a pair) to at most `limits.max_length` tokens each and packs
+/// them into batches of at most `batch_tokens` tokens. Invalid UTF-8, an empty encoding or ids
+/// the model does not have are InvalidArgument naming `what` and the line (1-based among
+/// `lines`).
+Result<CalibrationSet> tokenize_lines(const Tokenizer& tokenizer,
+                                      const std::vector<std::string>& lines,
+                                      const TokenLimits& limits, int64_t batch_tokens = 8192,
+                                      const std::string& what = "calibration");
+
+}  // namespace kiln::quant

@@ -1,11 +1,11 @@
-#include "optimize/build_pipeline.h"
+#include "quant/build_pipeline.h"
 
 #include <chrono>
 #include <cmath>
 
 #include "tokenizer/tokenizer_impl.h"
 
-namespace kiln::optimize {
+namespace kiln::quant {
 
 namespace {
 
@@ -46,9 +46,19 @@ Result<Texts> read_texts(const OptimizeOptions& o) {
                           read_calibration_lines(o.validation, o.validation_samples, 4));
     return t;
   }
-  KILN_ASSIGN_OR_RETURN(auto lines, read_calibration_lines(
-                                        o.calibration, o.calibration_samples + o.validation_samples,
-                                        kMinCalibrationLines));
+  // Every fifth line is held out: enough lines for both minimums.
+  constexpr int64_t kMinHeldOut = 4;
+  const int64_t min_lines = kMinCalibrationLines + kMinHeldOut;
+  auto read = read_calibration_lines(o.calibration, o.calibration_samples + o.validation_samples,
+                                     min_lines);
+  if (!read.ok()) {
+    return read.status().code() == StatusCode::kInvalidArgument
+               ? invalid_argument(read.status().message() +
+                                  " (every fifth line is held out for accuracy checks; or give "
+                                  "--validation FILE)")
+               : read.status();
+  }
+  std::vector<std::string> lines = std::move(read).value();
   for (size_t i = 0; i < lines.size(); ++i) {
     const bool held_out =
         i % 5 == 4 && static_cast<int64_t>(t.validation.size()) < o.validation_samples;
@@ -72,6 +82,10 @@ bool needs_calibration(const OptimizeOptions& o) {
 
 Status check_options(const OptimizeOptions& o) {
   const bool int8 = o.precision == Precision::kInt8;
+  if (int8 && o.device != "cpu") {
+    return invalid_argument("--precision int8 is for --device cpu; " + o.device +
+                            " plans are fp16 or bf16");
+  }
   if (!int8) {
     if (o.quantize.smoothquant_alpha >= 0)
       return invalid_argument("--smoothquant needs --precision int8");
@@ -126,8 +140,12 @@ Result<BuildReport> optimize(plan::ModelSource* source, const OptimizeOptions& o
   };
   BuildReport report;
   build->precision = o.precision;
+  // Calibration, pruning and sensitivity observe FP32 runs: they run on the CPU whatever the
+  // target; the plan's own accuracy is measured on the target device.
   TrialModel model;
-  KILN_ASSIGN_OR_RETURN(model.device, backend::find_device(o.device));
+  KILN_ASSIGN_OR_RETURN(model.device, backend::find_device("cpu"));
+  TrialModel target = model;
+  KILN_ASSIGN_OR_RETURN(target.device, backend::find_device(o.device));
   model.config = source->config;
   model.pooling = source->pooling;
   model.num_threads = o.num_threads;
@@ -140,11 +158,12 @@ Result<BuildReport> optimize(plan::ModelSource* source, const OptimizeOptions& o
   if (!o.calibration.empty()) {
     KILN_ASSIGN_OR_RETURN(auto tok, source_tokenizer(*source));
     KILN_ASSIGN_OR_RETURN(Texts texts, read_texts(o));
-    const bool types = source->config.type_vocab_size > 0;
-    KILN_ASSIGN_OR_RETURN(calib,
-                          tokenize_lines(*tok, texts.calibration, max_length(*source), types));
+    const TokenLimits limits{max_length(*source), source->config.vocab_size,
+                             source->config.type_vocab_size};
+    KILN_ASSIGN_OR_RETURN(
+        calib, tokenize_lines(*tok, texts.calibration, limits, 8192, "calibration text"));
     KILN_ASSIGN_OR_RETURN(valid,
-                          tokenize_lines(*tok, texts.validation, max_length(*source), types));
+                          tokenize_lines(*tok, texts.validation, limits, 8192, "held-out text"));
     report.calibration = o.calibration;
     report.calibration_texts = calib.texts;
     report.calibration_tokens = calib.tokens;
@@ -202,21 +221,16 @@ Result<BuildReport> optimize(plan::ModelSource* source, const OptimizeOptions& o
 
   // The plan's model against the original, on the held-out texts.
   if (have_texts) {
-    std::shared_ptr<const quant::ModelQuant> q = build->quant;
-    if (q == nullptr && o.precision != Precision::kF32) {
-      auto uniform = std::make_shared<quant::ModelQuant>();
-      uniform->layers.resize(source->weights.layers.size());
-      for (auto& l : uniform->layers) {
-        for (auto& s : l.sites) s.precision = o.precision;
-      }
-      q = uniform;
-    }
-    KILN_ASSIGN_OR_RETURN(auto exec, compile_trial(model, source->weights, q));
-    KILN_ASSIGN_OR_RETURN(ModelOutputs out, run_outputs(*exec, model, valid));
+    target.config = model.config;
+    target.pooling = model.pooling;
+    target.num_threads = model.num_threads;
+    KILN_ASSIGN_OR_RETURN(auto exec,
+                          compile_trial(target, source->weights, build->quant, o.precision));
+    KILN_ASSIGN_OR_RETURN(ModelOutputs out, run_outputs(*exec, target, valid));
     report.final_accuracy = compare_outputs(original, out);
   }
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
 }
 
-}  // namespace kiln::optimize
+}  // namespace kiln::quant
