@@ -43,6 +43,9 @@ struct ModelInfo {
   Activation activation = Activation::kGeluErf;
   PoolingConfig pooling;
   std::vector<std::string> labels;  ///< class or entity labels for classification heads
+  /// Sequence classifiers: label scores are independent sigmoids (config.json problem_type
+  /// "multi_label_classification") instead of one softmax.
+  bool multi_label = false;
   int64_t num_parameters = 0;
 };
 

@@ -156,6 +156,9 @@ Result<ModelConfig> parse_config(std::string_view json_text) {
     return invalid_argument("config.json: layer_norm_eps must be in (0, 1)");
   }
   KILN_RETURN_IF_ERROR(parse_labels(doc, &c));
+  if (const json::Value* p = json::find(doc, "problem_type"); p != nullptr && p->IsString()) {
+    c.multi_label = std::string_view(p->GetString()) == "multi_label_classification";
+  }
   return c;
 }
 

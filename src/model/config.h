@@ -29,6 +29,8 @@ struct ModelConfig {
   double layer_norm_eps = 1e-12;
   Activation activation = Activation::kGeluErf;
   std::vector<std::string> labels;  ///< id2label, for classification heads
+  /// problem_type "multi_label_classification": independent (sigmoid) label scores.
+  bool multi_label = false;
 
   int64_t head_dim() const { return hidden_size / num_heads; }
   /// Longest sequence the position table allows.

@@ -215,6 +215,7 @@ class EngineImpl final : public Engine {
     info_.max_sequence_length = config_.max_sequence_length();
     info_.activation = config_.activation;
     info_.labels = config_.labels;
+    info_.multi_label = config_.multi_label;
     return ok_status();
   }
 

@@ -34,10 +34,11 @@ void add_input(inference::ModelConfig* c, const char* name, inference::DataType 
   in->set_optional(true);  // TEXT or input_ids: the request gives one of them
 }
 
-void add_output(inference::ModelConfig* c, const char* name, std::initializer_list<int64_t> dims) {
+void add_output(inference::ModelConfig* c, const char* name, std::initializer_list<int64_t> dims,
+                inference::DataType type = inference::TYPE_FP32) {
   auto* out = c->add_output();
   out->set_name(name);
-  out->set_data_type(inference::TYPE_FP32);
+  out->set_data_type(type);
   for (int64_t d : dims) out->add_dims(d);
 }
 
@@ -61,6 +62,8 @@ void auto_complete(const Engine& engine, inference::ModelConfig* c) {
         break;
       case Task::kSequenceClassification:
         add_output(c, "logits", {labels});
+        add_output(c, "probabilities", {labels});
+        add_output(c, "label", {1}, inference::TYPE_STRING);
         break;
       case Task::kTokenClassification:
         add_output(c, "logits", {-1, labels});
@@ -101,13 +104,16 @@ Status check_declared(const Engine& engine, const inference::ModelConfig& c) {
         n == "last_hidden_state" || (n == "embedding" && task == Task::kEmbed) ||
         (n == "logits" &&
          (task == Task::kSequenceClassification || task == Task::kTokenClassification)) ||
+        ((n == "probabilities" || n == "label") && task == Task::kSequenceClassification) ||
         ((n == "start_logits" || n == "end_logits") && task == Task::kQuestionAnswering);
     if (!ok) {
       return invalid_argument("output '" + n + "' is not produced by this " +
                               std::string(task_name(task)) + " model");
     }
-    if (out.data_type() != inference::TYPE_FP32) {
-      return invalid_argument("output '" + n + "' must be TYPE_FP32");
+    const auto want = n == "label" ? inference::TYPE_STRING : inference::TYPE_FP32;
+    if (out.data_type() != want) {
+      return invalid_argument("output '" + n + "' must be " +
+                              (n == "label" ? "TYPE_STRING (BYTES)" : "TYPE_FP32"));
     }
   }
   return ok_status();

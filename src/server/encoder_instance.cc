@@ -1,7 +1,10 @@
 // Executes a batch of encoder requests as ONE ragged engine call: the requests' sequences are
 // packed back to back (no padding), run once, and the outputs split back per request.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <string>
+#include <vector>
 
 #include "server/encoder_backend.h"
 #include "server/tensor_checks.h"
@@ -156,6 +159,45 @@ class EncoderInstance final : public BackendInstance {
     return Tensor::owned(name, DataType::kFp32, std::move(shape), float_bytes(v));
   }
 
+  // A sequence classifier's scores and label, as Hugging Face's text-classification pipeline
+  // gives them: softmax over the labels, or independent sigmoids for a one-logit head or a
+  // multi-label model; the label is the id2label name of the highest score (LABEL_i without
+  // names).
+  void add_label_outputs(const RunOutputs& out, int64_t seq_base, int64_t rows, bool batching,
+                         bool probabilities, bool label, InferResponse* response) const {
+    const ModelInfo& info = engine_->info();
+    const int64_t cols = out.logits_cols;
+    const bool sigmoid = cols == 1 || info.multi_label;
+    std::vector<float> scores(static_cast<size_t>(rows * cols));
+    std::vector<std::string> names;
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* z = out.logits.data() + (seq_base + r) * cols;
+      float* p = scores.data() + r * cols;
+      const float zmax = *std::max_element(z, z + cols);
+      double sum = 0;
+      for (int64_t c = 0; c < cols; ++c) {
+        p[c] = sigmoid ? 1.0f / (1.0f + std::exp(-z[c])) : std::exp(z[c] - zmax);
+        sum += p[c];
+      }
+      if (!sigmoid) {
+        for (int64_t c = 0; c < cols; ++c) p[c] = static_cast<float>(p[c] / sum);
+      }
+      const int64_t best = std::max_element(p, p + cols) - p;
+      names.push_back(best < static_cast<int64_t>(info.labels.size())
+                          ? info.labels[static_cast<size_t>(best)]
+                          : "LABEL_" + std::to_string(best));
+    }
+    if (probabilities) {
+      response->outputs.push_back(rows_tensor("probabilities", scores, cols, 0, rows, batching));
+    }
+    if (label) {
+      std::vector<int64_t> shape =
+          batching ? std::vector<int64_t>{rows, 1} : std::vector<int64_t>{1};
+      response->outputs.push_back(
+          Tensor::owned("label", DataType::kBytes, std::move(shape), join_bytes(names)));
+    }
+  }
+
   Result<InferResponse> split(const PendingRequest& r, const TokenBatch& b, const RunOutputs& out,
                               int64_t seq_base, int64_t tok_base) const {
     InferResponse response;
@@ -172,6 +214,10 @@ class EncoderInstance final : public BackendInstance {
     if (task() == Task::kSequenceClassification && want("logits")) {
       response.outputs.push_back(
           rows_tensor("logits", out.logits, out.logits_cols, seq_base, rows, batching));
+    }
+    if (task() == Task::kSequenceClassification && (want("probabilities") || want("label"))) {
+      add_label_outputs(out, seq_base, rows, batching, want("probabilities"), want("label"),
+                        &response);
     }
     if (task() == Task::kTokenClassification && want("logits")) {
       response.outputs.push_back(tokens_tensor("logits", out.logits, out.logits_cols, 0,

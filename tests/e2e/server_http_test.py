@@ -140,8 +140,10 @@ class HttpTest(ks.ServerTestCase, unittest.TestCase):
         self.assertEqual({t["name"]: (t["datatype"], t["shape"]) for t in md["inputs"]},
                          {"input_ids": ("INT64", [-1, -1]), "attention_mask": ("INT64", [-1, -1]),
                           "token_type_ids": ("INT64", [-1, -1])})
-        self.assertEqual({t["name"]: t["shape"] for t in md["outputs"]},
-                         {"logits": [-1, 3], "last_hidden_state": [-1, -1, 64]})
+        self.assertEqual({t["name"]: (t["datatype"], t["shape"]) for t in md["outputs"]},
+                         {"logits": ("FP32", [-1, 3]), "probabilities": ("FP32", [-1, 3]),
+                          "label": ("BYTES", [-1, 1]),
+                          "last_hidden_state": ("FP32", [-1, -1, 64])})
         md = self.client.get_model_metadata("seq_cls", "2")
         self.assertEqual(md["versions"], ["2"])
         md = self.client.get_model_metadata("qa")  # max_batch_size 0: no batch dimension
@@ -341,7 +343,15 @@ class HttpTest(ks.ServerTestCase, unittest.TestCase):
         self.assertEqual(np.abs(hidden[0, 3:]).max(), 0.0)
         self.assertLess(ks.rel_error(hidden[1], golden["last_hidden_state.3"]), 1e-4)
         r = self.client.infer("seq_cls", ids_inputs(golden, [1]))
-        self.assertEqual([o["name"] for o in r.get_response()["outputs"]], ["logits"])
+        self.assertEqual([o["name"] for o in r.get_response()["outputs"]],
+                         ["logits", "probabilities", "label"])
+        # The text-classification pipeline's view: softmax scores and the id2label name.
+        z = golden["logits.1"].reshape(-1)
+        p = np.exp(z - z.max())
+        p /= p.sum()
+        np.testing.assert_allclose(r.as_numpy("probabilities")[0], p, rtol=1e-4, atol=1e-6)
+        names = {0: "negative", 1: "neutral", 2: "positive"}
+        self.assertEqual(r.as_numpy("label")[0][0].decode(), names[int(np.argmax(z))])
 
     def test_encoder_embedding_token_cls_qa_golden(self):
         golden = ks.tiny_golden("bert_deep_st")

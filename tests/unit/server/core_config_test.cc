@@ -179,6 +179,12 @@ TEST(ServerConfig, SequenceClassifierAutoCompletesLogits) {
   ASSERT_GE(meta->outputs.size(), 1u);
   EXPECT_EQ(meta->outputs[0].name, "logits");
   EXPECT_EQ(meta->outputs[0].shape, (std::vector<int64_t>{-1, 3}));  // three labels
+  ASSERT_GE(meta->outputs.size(), 3u);
+  EXPECT_EQ(meta->outputs[1].name, "probabilities");
+  EXPECT_EQ(meta->outputs[1].shape, (std::vector<int64_t>{-1, 3}));
+  EXPECT_EQ(meta->outputs[2].name, "label");
+  EXPECT_EQ(meta->outputs[2].datatype, DataType::kBytes);
+  EXPECT_EQ(meta->outputs[2].shape, (std::vector<int64_t>{-1, 1}));
 }
 
 TEST(ServerConfig, RepositoryProblemsAreReported) {

@@ -6,6 +6,7 @@
 
 #include "core_test_util.h"
 #include "kiln/engine.h"
+#include "server/tensor_checks.h"
 
 namespace kiln::server::testing {
 namespace {
@@ -107,6 +108,32 @@ TEST(EncoderServing, SequenceClassificationLogitsMatchEngine) {
   ASSERT_TRUE(engine->run(*batch, what, &expected).ok());
   EXPECT_EQ(expected.logits_cols, 3);
   EXPECT_LE(max_abs_diff(floats_of(*logits), expected.logits), kTolerance);
+
+  // probabilities = softmax(logits) and label = id2label[argmax], as the text-classification
+  // pipeline of transformers gives them.
+  const Tensor* probs = output(*r, "probabilities");
+  const Tensor* label = output(*r, "label");
+  ASSERT_NE(probs, nullptr);
+  ASSERT_NE(label, nullptr);
+  EXPECT_EQ(probs->shape, (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(label->shape, (std::vector<int64_t>{2, 1}));
+  EXPECT_EQ(label->datatype, DataType::kBytes);
+  const auto p = floats_of(*probs);
+  auto names = split_bytes(*label);
+  ASSERT_TRUE(names.ok()) << names.status().to_string();
+  const char* id2label[] = {"negative", "neutral", "positive"};
+  for (int row = 0; row < 2; ++row) {
+    const float* z = expected.logits.data() + row * 3;
+    const double zmax = std::max({z[0], z[1], z[2]});
+    double sum = 0;
+    for (int c = 0; c < 3; ++c) sum += std::exp(z[c] - zmax);
+    int best = 0;
+    for (int c = 0; c < 3; ++c) {
+      EXPECT_NEAR(p[row * 3 + c], std::exp(z[c] - zmax) / sum, 1e-6);
+      if (z[c] > z[best]) best = c;
+    }
+    EXPECT_EQ((*names)[row], id2label[best]) << "row " << row;
+  }
 }
 
 TEST(EncoderServing, PaddedIdsEqualUnpaddedAndText) {
