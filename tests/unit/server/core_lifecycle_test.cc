@@ -1,5 +1,7 @@
 // Server core: explicit load / unload (also with requests in flight), control modes, shutdown,
 // Prometheus metrics and repository polling, through the public Server API.
+#include <dlfcn.h>
+
 #include <map>
 #include <sstream>
 
@@ -237,6 +239,27 @@ int count_lines(const std::string& text, const std::string& prefix) {
   int n = 0;
   for (std::string line; std::getline(in, line);) n += line.rfind(prefix, 0) == 0;
   return n;
+}
+
+// GPU metrics come from NVML when the driver's library is there (the GPU machine), with
+// Triton's families and gpu_uuid labels; without it (CI) there are none, and nothing fails.
+TEST(Metrics, GpuFamiliesOnlyWithNvml) {
+  TempRepo repo;
+  repo.add_model("alpha", identity_config("alpha"));
+  auto server = make_server(repo);
+  ASSERT_NE(server, nullptr);
+  const std::string m = server->metrics_text();
+  void* nvml = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (nvml == nullptr) {
+    EXPECT_EQ(m.find("nv_gpu_"), std::string::npos) << m;
+    GTEST_SKIP() << "no NVML here: no GPU metrics, as expected";
+  }
+  dlclose(nvml);
+  for (const char* family : {"nv_gpu_utilization", "nv_gpu_memory_total_bytes",
+                             "nv_gpu_memory_used_bytes", "nv_gpu_power_usage"}) {
+    EXPECT_EQ(count_lines(m, std::string("# TYPE ") + family + " gauge"), 1) << family;
+    EXPECT_GE(count_lines(m, std::string(family) + "{gpu_uuid=\"GPU-"), 1) << m;
+  }
 }
 
 TEST(Metrics, CountsAndFamiliesDeclaredOnce) {
