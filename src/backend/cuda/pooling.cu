@@ -60,8 +60,8 @@ Status pool_sequences(const float* hidden, const int32_t* cu, int64_t sequences,
                       cudaStream_t stream) {
   if (sequences <= 0) return ok_status();
   pool_kernel<<<static_cast<unsigned>(sequences), kThreads, 0, stream>>>(
-      hidden, cu, static_cast<int>(hidden_size), static_cast<int>(pooling.mode),
-      pooling.normalize, out);
+      hidden, cu, static_cast<int>(hidden_size), static_cast<int>(pooling.mode), pooling.normalize,
+      out);
   return last_launch_status("pool_kernel");
 }
 
