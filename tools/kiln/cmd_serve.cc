@@ -1,6 +1,8 @@
 // `kiln serve`: the Triton-compatible server. Flags are named as tritonserver's where the
 // meaning is the same. Wiring only: the server core and the frontends are libraries.
+#include <execinfo.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -15,6 +17,24 @@
 
 namespace kiln::cli {
 namespace {
+
+// Async-signal-safe: backtrace() is warmed up first (it may allocate on its first call), then
+// the handler writes the frames with backtrace_symbols_fd and re-raises with the default action.
+void crash_handler(int sig) {
+  void* frames[64];
+  const int n = backtrace(frames, 64);
+  const char msg[] = "kiln serve: fatal signal, stack:\n";
+  (void)!write(STDERR_FILENO, msg, sizeof msg - 1);
+  backtrace_symbols_fd(frames, n, STDERR_FILENO);
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+void install_crash_reporter() {
+  void* warm[1];
+  (void)backtrace(warm, 1);
+  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) signal(sig, crash_handler);
+}
 
 struct ServeArgs {
   std::vector<std::string> repositories;
@@ -35,6 +55,9 @@ struct ServeArgs {
 
 int serve(const ServeArgs& a) {
   core::set_log_verbose(a.log_verbose);
+  // A crash leaves its stack on stderr (the server log) before the default action (core dump)
+  // runs: enough to find the frame when it happens under load in CI and nowhere else.
+  install_crash_reporter();
   // Block the shutdown signals before any thread starts, so only sigwait() below sees them.
   sigset_t signals;
   sigemptyset(&signals);
