@@ -35,22 +35,28 @@ int64_t max_length(const plan::ModelSource& source) {
 // Calibration and held-out lines: a separate file, or every fifth calibration line.
 struct Texts {
   std::vector<std::string> calibration, validation;
+  std::vector<int64_t> calibration_lines, validation_lines;  // line numbers in their files
+  std::string validation_file;
 };
 
 Result<Texts> read_texts(const OptimizeOptions& o) {
   Texts t;
   if (!o.validation.empty()) {
+    t.validation_file = o.validation;
     KILN_ASSIGN_OR_RETURN(t.calibration,
-                          read_calibration_lines(o.calibration, o.calibration_samples));
-    KILN_ASSIGN_OR_RETURN(t.validation,
-                          read_calibration_lines(o.validation, o.validation_samples, 4));
+                          read_calibration_lines(o.calibration, o.calibration_samples,
+                                                 kMinCalibrationLines, &t.calibration_lines));
+    KILN_ASSIGN_OR_RETURN(t.validation, read_calibration_lines(o.validation, o.validation_samples,
+                                                               4, &t.validation_lines));
     return t;
   }
   // Every fifth line is held out: enough lines for both minimums.
   constexpr int64_t kMinHeldOut = 4;
   const int64_t min_lines = kMinCalibrationLines + kMinHeldOut;
+  t.validation_file = o.calibration;
+  std::vector<int64_t> numbers;
   auto read = read_calibration_lines(o.calibration, o.calibration_samples + o.validation_samples,
-                                     min_lines);
+                                     min_lines, &numbers);
   if (!read.ok()) {
     return read.status().code() == StatusCode::kInvalidArgument
                ? invalid_argument(read.status().message() +
@@ -64,8 +70,10 @@ Result<Texts> read_texts(const OptimizeOptions& o) {
         i % 5 == 4 && static_cast<int64_t>(t.validation.size()) < o.validation_samples;
     if (held_out) {
       t.validation.push_back(std::move(lines[i]));
+      t.validation_lines.push_back(numbers[i]);
     } else if (static_cast<int64_t>(t.calibration.size()) < o.calibration_samples) {
       t.calibration.push_back(std::move(lines[i]));
+      t.calibration_lines.push_back(numbers[i]);
     }
   }
   return t;
@@ -160,10 +168,10 @@ Result<BuildReport> optimize(plan::ModelSource* source, const OptimizeOptions& o
     KILN_ASSIGN_OR_RETURN(Texts texts, read_texts(o));
     const TokenLimits limits{max_length(*source), source->config.vocab_size,
                              source->config.type_vocab_size};
-    KILN_ASSIGN_OR_RETURN(
-        calib, tokenize_lines(*tok, texts.calibration, limits, 8192, "calibration text"));
-    KILN_ASSIGN_OR_RETURN(valid,
-                          tokenize_lines(*tok, texts.validation, limits, 8192, "held-out text"));
+    KILN_ASSIGN_OR_RETURN(calib, tokenize_lines(*tok, texts.calibration, limits, 8192,
+                                                o.calibration, &texts.calibration_lines));
+    KILN_ASSIGN_OR_RETURN(valid, tokenize_lines(*tok, texts.validation, limits, 8192,
+                                                texts.validation_file, &texts.validation_lines));
     report.calibration = o.calibration;
     report.calibration_texts = calib.texts;
     report.calibration_tokens = calib.tokens;

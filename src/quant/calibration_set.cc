@@ -6,20 +6,25 @@
 namespace kiln::quant {
 
 Result<std::vector<std::string>> read_calibration_lines(const std::string& path, int64_t max_lines,
-                                                        int64_t min_lines) {
+                                                        int64_t min_lines,
+                                                        std::vector<int64_t>* line_numbers) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return not_found("calibration file " + path + " cannot be opened");
+  if (!in) return not_found("text file " + path + " cannot be opened");
   std::vector<std::string> lines;
   std::string line;
+  int64_t number = 0;
+  if (line_numbers != nullptr) line_numbers->clear();
   while (std::getline(in, line)) {
+    ++number;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
     lines.push_back(std::move(line));
+    if (line_numbers != nullptr) line_numbers->push_back(number);
     if (max_lines > 0 && static_cast<int64_t>(lines.size()) >= max_lines) break;
   }
-  if (in.bad()) return data_loss("calibration file " + path + ": read error");
+  if (in.bad()) return data_loss("text file " + path + ": read error");
   if (static_cast<int64_t>(lines.size()) < min_lines) {
-    return invalid_argument("calibration file " + path + " has " + std::to_string(lines.size()) +
+    return invalid_argument("text file " + path + " has " + std::to_string(lines.size()) +
                             " non-blank lines; at least " + std::to_string(min_lines) +
                             " are needed (one sample per line)");
   }
@@ -29,7 +34,8 @@ Result<std::vector<std::string>> read_calibration_lines(const std::string& path,
 Result<CalibrationSet> tokenize_lines(const Tokenizer& tokenizer,
                                       const std::vector<std::string>& lines,
                                       const TokenLimits& limits, int64_t batch_tokens,
-                                      const std::string& what) {
+                                      const std::string& what,
+                                      const std::vector<int64_t>* line_numbers) {
   const int64_t max_length = limits.max_length;
   const bool use_type_ids = limits.type_vocab_size > 0;
   CalibrationSet set;
@@ -46,7 +52,10 @@ Result<CalibrationSet> tokenize_lines(const Tokenizer& tokenizer,
                  : tokenizer.encode_pair(std::string_view(line).substr(0, tab),
                                          std::string_view(line).substr(tab + 1), o);
     };
-    const std::string where = what + " line " + std::to_string(i + 1);
+    const int64_t number = line_numbers != nullptr && i < line_numbers->size()
+                               ? (*line_numbers)[i]
+                               : static_cast<int64_t>(i) + 1;
+    const std::string where = what + " line " + std::to_string(number);
     auto enc = encode(cut);
     if (!enc.ok()) return enc.status().with_context(where);
     if (enc->ids.empty()) return invalid_argument(where + " encodes to no tokens");

@@ -27,9 +27,10 @@ struct CalibrationSet {
 
 /// Non-blank lines of `path` (at most `max_lines`; 0 = all). NotFound for a missing file,
 /// InvalidArgument for one with fewer than `min_lines` non-blank lines (naming the count).
-Result<std::vector<std::string>> read_calibration_lines(const std::string& path,
-                                                        int64_t max_lines = 0,
-                                                        int64_t min_lines = kMinCalibrationLines);
+/// With `line_numbers`, the 1-based line of the file each returned line came from.
+Result<std::vector<std::string>> read_calibration_lines(
+    const std::string& path, int64_t max_lines = 0, int64_t min_lines = kMinCalibrationLines,
+    std::vector<int64_t>* line_numbers = nullptr);
 
 /// What the model accepts: ids below `vocab_size`, type ids below `type_vocab_size` (0: the
 /// model takes none, and they are dropped).
@@ -41,11 +42,12 @@ struct TokenLimits {
 
 /// Tokenizes `lines` (a TAB splits a pair) to at most `limits.max_length` tokens each and packs
 /// them into batches of at most `batch_tokens` tokens. Invalid UTF-8, an empty encoding or ids
-/// the model does not have are InvalidArgument naming `what` and the line (1-based among
-/// `lines`).
+/// the model does not have are InvalidArgument naming `what` and the line: `line_numbers[i]`
+/// when given (the file's own numbering), else the 1-based index in `lines`.
 Result<CalibrationSet> tokenize_lines(const Tokenizer& tokenizer,
                                       const std::vector<std::string>& lines,
                                       const TokenLimits& limits, int64_t batch_tokens = 8192,
-                                      const std::string& what = "calibration");
+                                      const std::string& what = "calibration",
+                                      const std::vector<int64_t>* line_numbers = nullptr);
 
 }  // namespace kiln::quant

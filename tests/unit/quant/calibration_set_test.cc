@@ -50,8 +50,12 @@ TEST(CalibrationLines, SkipsBlankLinesStripsCrAndStopsAtTheLimit) {
   std::string text;
   for (int i = 0; i < 40; ++i) text += "line " + std::to_string(i) + "\r\n" + (i % 3 ? "" : "\n");
   write_text(dir.file("c.txt"), text);
-  auto all = read_calibration_lines(dir.file("c.txt"));
+  std::vector<int64_t> numbers;
+  auto all = read_calibration_lines(dir.file("c.txt"), 0, kMinCalibrationLines, &numbers);
   ASSERT_TRUE(all.ok()) << all.status().to_string();
+  ASSERT_EQ(numbers.size(), 40u);
+  EXPECT_EQ((std::vector<int64_t>(numbers.begin(), numbers.begin() + 5)),
+            (std::vector<int64_t>{1, 3, 4, 5, 7}));  // the file's own numbering
   ASSERT_EQ(all->size(), 40u);
   EXPECT_EQ((*all)[0], "line 0");
   EXPECT_EQ((*all)[39], "line 39");

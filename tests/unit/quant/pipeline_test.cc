@@ -103,6 +103,16 @@ TEST(OptimizePipeline, CalibrationErrorsNameTheFile) {
   EXPECT_NE(few.status().message().find("at least 20 are needed"), std::string::npos)
       << few.status().to_string();
 
+  // A bad line is named by its line in the file (held-out lines included in the count).
+  std::string texts;
+  for (int i = 1; i <= 25; ++i) texts += i == 7 ? std::string("\xff\xfe\n") : "hello world\n";
+  write_text(dir.file("bad.txt"), texts);
+  o.calibration = dir.file("bad.txt");
+  auto bad = optimize(&src, o, &build);
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("bad.txt line 7"), std::string::npos)
+      << bad.status().to_string();
+
   plan::ModelSource no_tok = plan::testing::micro_source(false);
   o.calibration = calibration_file(dir, 40);
   auto none = optimize(&no_tok, o, &build);
