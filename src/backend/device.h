@@ -99,10 +99,12 @@ class EncoderExecutor {
   /// Runs embeddings and all layers; writes the last hidden states [num_tokens, hidden] as
   /// float32 to host memory `hidden`. Inputs must be validated by the caller.
   virtual Status run(const EncoderInputs& inputs, float* hidden) const = 0;
+  /// Whether run_pooled() is implemented (else callers pool run()'s output on the host).
+  virtual bool pools() const { return false; }
   /// Runs embeddings and all layers and writes only the pooled sentence embeddings
   /// [num_sequences, hidden] (float32, host memory), pooled as runtime::pool does, where the
   /// hidden states are: a GPU then moves one row per sequence instead of one per token.
-  /// Unimplemented by default; the caller then pools run()'s output on the host.
+  /// Only for devices whose pools() is true; Unimplemented by default.
   virtual Status run_pooled(const EncoderInputs& inputs, const PoolingConfig& pooling,
                             float* embeddings) const {
     (void)inputs, (void)pooling, (void)embeddings;

@@ -145,18 +145,14 @@ Status write_plan(const ModelSource& src, const BuildOptions& options, const std
   }
   // FP16 storage holds |w| <= 65504: a larger weight would become infinity.
   for (size_t l = 0; l < src.weights.layers.size(); ++l) {
-    const model::LayerWeights& lw = src.weights.layers[l];
-    const std::pair<const char*, const model::DenseWeights*> dense[] = {{"qkv", &lw.qkv},
-                                                                        {"attn_out", &lw.attn_out},
-                                                                        {"ffn_in", &lw.ffn_in},
-                                                                        {"ffn_out", &lw.ffn_out}};
     for (int s = 0; s < quant::kLinearSites; ++s) {
       if (quant->layers[l].sites[s].precision != Precision::kF16) continue;
-      for (float v : dense[s].second->weight) {
+      const auto site = static_cast<quant::LinearSite>(s);
+      for (float v : quant::site_weights(src.weights.layers[l], site).weight) {
         if (!(std::fabs(v) <= 65504.0f)) {
-          return invalid_argument("layer " + std::to_string(l) + " " + dense[s].first +
-                                  " has weight " + std::to_string(v) +
-                                  ", beyond what fp16 holds (65504); build in bf16");
+          return invalid_argument(
+              "layer " + std::to_string(l) + " " + std::string(site_name(site)) + " has weight " +
+              std::to_string(v) + ", beyond what fp16 holds (65504); build in bf16");
         }
       }
     }
@@ -220,10 +216,9 @@ Status write_plan(const ModelSource& src, const BuildOptions& options, const std
   add_f32(&w, std::string(kEmbeddingNorm) + ".beta", wt.embedding_norm.beta, {h});
   for (int l = 0; l < static_cast<int>(c.num_layers); ++l) {
     const model::LayerWeights& lw = wt.layers[static_cast<size_t>(l)];
-    const model::DenseWeights* dense[] = {&lw.qkv, &lw.attn_out, &lw.ffn_in, &lw.ffn_out};
     for (int s = 0; s < quant::kLinearSites; ++s) {
       const auto site = static_cast<quant::LinearSite>(s);
-      add_dense(&w, layer_prefix(l, site_name(site)), *dense[s],
+      add_dense(&w, layer_prefix(l, site_name(site)), quant::site_weights(lw, site),
                 quant->layers[static_cast<size_t>(l)].sites[s].precision,
                 use_packed ? &packed[static_cast<size_t>(l)][s] : nullptr);
     }

@@ -48,10 +48,10 @@ struct BuildReport {
   std::string output_kind;  ///< "pooled embedding" or "last hidden state"
   std::optional<PruneMethod> pruning;
   std::vector<PrunedLayer> pruned;
-  std::optional<CosineSummary> pruned_fp32;  ///< pruned FP32 model vs the original
+  std::optional<CosineStats> pruned_fp32;  ///< pruned FP32 model vs the original
   std::optional<Int8Calibration> int8;
   std::optional<MixedPrecision> mixed;
-  std::optional<CosineSummary> final_accuracy;  ///< the plan's model vs the original FP32
+  std::optional<CosineStats> final_accuracy;  ///< the plan's model vs the original FP32
   double seconds = 0;
 };
 

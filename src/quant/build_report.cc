@@ -38,9 +38,9 @@ std::string json_string(const std::string& s) {
   return out + "\"";
 }
 
-std::string cosine_json(const CosineSummary& c) {
-  return "{\"mean\": " + num("%.6f", c.mean) + ", \"worst_1pct\": " + num("%.6f", c.worst_1pct) +
-         "}";
+std::string cosine_json(const CosineStats& c) {
+  return "{\"mean\": " + num("%.6f", c.mean) + ", \"p1\": " + num("%.6f", c.p1) +
+         ", \"min\": " + num("%.6f", c.min) + "}";
 }
 
 }  // namespace
@@ -58,7 +58,7 @@ std::string format_build_report(const BuildReport& r) {
     o << "pruning        2:4, " << prune_method_name(*r.pruning) << "\n";
     if (r.pruned_fp32) {
       o << "  pruned fp32 held-out cosine: mean " << fmt("%.5f", r.pruned_fp32->mean)
-        << ", worst 1% " << fmt("%.5f", r.pruned_fp32->worst_1pct) << "\n";
+        << ", worst 1% " << fmt("%.5f", r.pruned_fp32->p1) << "\n";
     }
     bool errors = false;
     for (const PrunedLayer& p : r.pruned) errors |= p.error >= 0;
@@ -100,8 +100,8 @@ std::string format_build_report(const BuildReport& r) {
   }
   if (r.final_accuracy) {
     o << "plan accuracy  held-out " << r.output_kind << " cosine to FP32: mean "
-      << fmt("%.5f", r.final_accuracy->mean) << ", worst 1% "
-      << fmt("%.5f", r.final_accuracy->worst_1pct) << "\n";
+      << fmt("%.5f", r.final_accuracy->mean) << ", worst 1% " << fmt("%.5f", r.final_accuracy->p1)
+      << "\n";
   }
   return o.str();
 }

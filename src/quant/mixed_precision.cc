@@ -29,9 +29,9 @@ std::string site_label(const SiteSensitivity& s) {
 
 }  // namespace
 
-Result<CosineSummary> measure(const TrialModel& model, const model::EncoderWeights& weights,
-                              const quant::ModelQuant& quant, const CalibrationSet& validation,
-                              const ModelOutputs& reference) {
+Result<CosineStats> measure(const TrialModel& model, const model::EncoderWeights& weights,
+                            const quant::ModelQuant& quant, const CalibrationSet& validation,
+                            const ModelOutputs& reference) {
   const model::EncoderWeights smoothed = apply_smoothing(weights, quant);
   KILN_ASSIGN_OR_RETURN(
       auto exec, compile_trial(model, smoothed, std::make_shared<const quant::ModelQuant>(quant)));
@@ -59,7 +59,7 @@ Result<MixedPrecision> choose_mixed_precision(
     for (int s = 0; s < quant::kLinearSites; ++s) {
       quant::ModelQuant one = all_high;
       one.layers[static_cast<size_t>(l)].sites[s] = int8.layers[static_cast<size_t>(l)].sites[s];
-      KILN_ASSIGN_OR_RETURN(CosineSummary c, measure(model, weights, one, validation, reference));
+      KILN_ASSIGN_OR_RETURN(CosineStats c, measure(model, weights, one, validation, reference));
       result.sensitivity.push_back({l, static_cast<LinearSite>(s), 1.0 - c.mean});
     }
     say("sensitivity: layer " + std::to_string(l) + " of " + std::to_string(num_layers));
@@ -70,7 +70,7 @@ Result<MixedPrecision> choose_mixed_precision(
 
   // Greedy fallback, most sensitive first.
   result.quant = int8;
-  KILN_ASSIGN_OR_RETURN(CosineSummary c,
+  KILN_ASSIGN_OR_RETURN(CosineStats c,
                         measure(model, weights, result.quant, validation, reference));
   result.all_int8_drop = result.drop = 1.0 - c.mean;
   for (const SiteSensitivity& s : result.sensitivity) {

@@ -45,8 +45,8 @@ Result<MixedPrecision> choose_mixed_precision(
     const CalibrationSet& validation, const ModelOutputs& reference, const MixedOptions& options);
 
 /// The held-out drop (1 - mean cosine) of `weights` compiled with `quant` (smoothing applied).
-Result<CosineSummary> measure(const TrialModel& model, const model::EncoderWeights& weights,
-                              const quant::ModelQuant& quant, const CalibrationSet& validation,
-                              const ModelOutputs& reference);
+Result<CosineStats> measure(const TrialModel& model, const model::EncoderWeights& weights,
+                            const quant::ModelQuant& quant, const CalibrationSet& validation,
+                            const ModelOutputs& reference);
 
 }  // namespace kiln::quant

@@ -1,7 +1,6 @@
 #include "quant/model_runs.h"
 
 #include <algorithm>
-#include <cmath>
 
 #include "runtime/heads.h"
 
@@ -64,33 +63,10 @@ Result<ModelOutputs> run_outputs(const backend::EncoderExecutor& executor, const
   return out;
 }
 
-CosineSummary compare_outputs(const ModelOutputs& reference, const ModelOutputs& candidate) {
+CosineStats compare_outputs(const ModelOutputs& reference, const ModelOutputs& candidate) {
   const int64_t n = std::min(reference.count(), candidate.count());
-  const int64_t w = reference.width;
-  std::vector<double> cos(static_cast<size_t>(n));
-  for (int64_t r = 0; r < n; ++r) {
-    const float* a = reference.rows.data() + r * w;
-    const float* b = candidate.rows.data() + r * w;
-    double ab = 0, aa = 0, bb = 0;
-    for (int64_t c = 0; c < w; ++c) {
-      ab += static_cast<double>(a[c]) * b[c];
-      aa += static_cast<double>(a[c]) * a[c];
-      bb += static_cast<double>(b[c]) * b[c];
-    }
-    // Two zero rows agree; one zero row does not.
-    cos[r] = aa == 0 && bb == 0 ? 1.0 : (aa == 0 || bb == 0 ? 0.0 : ab / std::sqrt(aa * bb));
-  }
-  CosineSummary s;
-  if (n == 0) return s;
-  double sum = 0;
-  for (double c : cos) sum += c;
-  s.mean = sum / static_cast<double>(n);
-  const int64_t k = std::max<int64_t>(1, n / 100);
-  std::partial_sort(cos.begin(), cos.begin() + k, cos.end());
-  double low = 0;
-  for (int64_t i = 0; i < k; ++i) low += cos[i];
-  s.worst_1pct = low / static_cast<double>(k);
-  return s;
+  return cosine_stats(
+      row_cosines(reference.rows.data(), candidate.rows.data(), n, reference.width));
 }
 
 }  // namespace kiln::quant

@@ -12,6 +12,7 @@
 #include "model/config.h"
 #include "model/weights.h"
 #include "quant/calibration_set.h"
+#include "quant/eval_metrics.h"
 #include "quant/quant_params.h"
 
 namespace kiln::quant {
@@ -46,11 +47,7 @@ Status observe(const backend::EncoderExecutor& executor, const TrialModel& model
 Result<ModelOutputs> run_outputs(const backend::EncoderExecutor& executor, const TrialModel& model,
                                  const CalibrationSet& set);
 
-/// Row-wise cosine between two outputs of the same shape.
-struct CosineSummary {
-  double mean = 0;
-  double worst_1pct = 0;  ///< mean of the lowest 1% (at least one row)
-};
-CosineSummary compare_outputs(const ModelOutputs& reference, const ModelOutputs& candidate);
+/// Row-wise cosine of two outputs of the same shape (mean, worst 1%, min: kiln eval's measure).
+CosineStats compare_outputs(const ModelOutputs& reference, const ModelOutputs& candidate);
 
 }  // namespace kiln::quant

@@ -37,24 +37,6 @@ bool parse_prune_method(std::string_view name, PruneMethod* out) {
   return true;
 }
 
-model::DenseWeights& site_weights(model::LayerWeights& layer, LinearSite site) {
-  switch (site) {
-    case LinearSite::kQkv:
-      return layer.qkv;
-    case LinearSite::kAttnOut:
-      return layer.attn_out;
-    case LinearSite::kFfnIn:
-      return layer.ffn_in;
-    case LinearSite::kFfnOut:
-      break;
-  }
-  return layer.ffn_out;
-}
-
-const model::DenseWeights& site_weights(const model::LayerWeights& layer, LinearSite site) {
-  return site_weights(const_cast<model::LayerWeights&>(layer), site);
-}
-
 Result<std::vector<PrunedLayer>> prune_model(const TrialModel& model,
                                              model::EncoderWeights* weights, PruneMethod method,
                                              const CalibrationSet* set,

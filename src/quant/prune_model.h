@@ -37,8 +37,4 @@ Result<std::vector<PrunedLayer>> prune_model(const TrialModel& model,
                                              const quant::SparseGptOptions& options,
                                              plan::SparsityRecord* record);
 
-/// The weights of one linear layer.
-model::DenseWeights& site_weights(model::LayerWeights& layer, quant::LinearSite site);
-const model::DenseWeights& site_weights(const model::LayerWeights& layer, quant::LinearSite site);
-
 }  // namespace kiln::quant

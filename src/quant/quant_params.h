@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kiln/dtype.h"
+#include "model/weights.h"
 
 namespace kiln::quant {
 
@@ -19,6 +20,25 @@ enum class ActivationScaling {
 /// The four linear layers of an encoder layer, in execution order.
 enum class LinearSite { kQkv = 0, kAttnOut = 1, kFfnIn = 2, kFfnOut = 3 };
 inline constexpr int kLinearSites = 4;
+
+/// The weights of one linear layer of a block.
+inline const model::DenseWeights& site_weights(const model::LayerWeights& layer, LinearSite site) {
+  switch (site) {
+    case LinearSite::kQkv:
+      return layer.qkv;
+    case LinearSite::kAttnOut:
+      return layer.attn_out;
+    case LinearSite::kFfnIn:
+      return layer.ffn_in;
+    case LinearSite::kFfnOut:
+      break;
+  }
+  return layer.ffn_out;
+}
+inline model::DenseWeights& site_weights(model::LayerWeights& layer, LinearSite site) {
+  return const_cast<model::DenseWeights&>(
+      site_weights(static_cast<const model::LayerWeights&>(layer), site));
+}
 
 /// One linear layer's quantization.
 struct LinearQuant {

@@ -82,14 +82,8 @@ class EngineImpl final : public Engine {
     in.cu_seqlens = batch.cu_seqlens.data();
     in.num_sequences = n;
     in.num_tokens = t;
-    // Only pooled rows wanted (embeddings, or a sequence classifier's [CLS] rows): let the
-    // device pool where the states are, when it can.
-    const bool cls_head = what.head && info_.task == Task::kSequenceClassification;
-    // (Token and span heads need every state; an embedding model asked for a head errs below.)
-    if (t > 0 && !what.hidden_states && (!what.head || cls_head) && (what.embeddings || cls_head) &&
-        !(what.embeddings && cls_head && info_.pooling.mode != PoolingMode::kCls)) {
-      Status pooled = run_pooled(in, what, cls_head, out);
-      if (pooled.code() != StatusCode::kUnimplemented) return pooled;
+    if (t > 0 && executor_->pools() && wants_only_pooled_rows(what)) {
+      return run_pooled(in, what, what.head, out);
     }
     // The device writes every element: unless the caller keeps the states, the buffer is not
     // zero-filled first (hundreds of MB for large batches).
@@ -118,6 +112,16 @@ class EngineImpl final : public Engine {
     }
     if (what.hidden_states) out->hidden_states = std::move(kept);
     return ok_status();
+  }
+
+  // Whether `what` needs one row per sequence only: embeddings, and/or a sequence classifier's
+  // [CLS] rows when the embedding pooling is CLS too. Token and span heads need every state;
+  // an embedding model asked for a head errs on the host path.
+  bool wants_only_pooled_rows(const RunOptions& what) const {
+    if (what.hidden_states) return false;
+    if (!what.head) return what.embeddings;
+    if (info_.task != Task::kSequenceClassification) return false;
+    return !what.embeddings || info_.pooling.mode == PoolingMode::kCls;
   }
 
   // Embeddings and/or a sequence classifier's logits from device-pooled rows.

@@ -34,6 +34,7 @@ class CudaEncoder final : public EncoderExecutor {
   ~CudaEncoder() override;
 
   Status run(const EncoderInputs& inputs, float* hidden) const override;
+  bool pools() const override { return true; }
   Status run_pooled(const EncoderInputs& inputs, const PoolingConfig& pooling,
                     float* embeddings) const override;
   std::vector<LayerReport> describe() const override;
