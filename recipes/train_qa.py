@@ -108,8 +108,13 @@ def collate(feats, idx, device, with_labels):
 
 
 def span_logits(model, b):
-    out = model(input_ids=b["input_ids"], token_type_ids=b["token_type_ids"],
-                attention_mask=b["attention_mask"])
+    # PEFT 0.21.2's PeftModelForQuestionAnswering.forward does not pass token_type_ids on to
+    # the model for LoRA (only input_ids, attention_mask, ...): every segment id would be 0.
+    # The wrapped transformers model has the LoRA layers and the head injected in place, so
+    # calling it directly is the same forward with the question/context segment ids.
+    net = model.get_base_model() if hasattr(model, "get_base_model") else model
+    out = net(input_ids=b["input_ids"], token_type_ids=b["token_type_ids"],
+              attention_mask=b["attention_mask"])
     pad = b["attention_mask"] == 0
     return (out.start_logits.float().masked_fill(pad, NEG),
             out.end_logits.float().masked_fill(pad, NEG))

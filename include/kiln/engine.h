@@ -19,6 +19,9 @@ struct EngineOptions {
   Precision precision = Precision::kF32;  ///< weights are converted at load (not for plans)
   int num_threads = 0;                    ///< CPU threads per forward pass; 0 = all cores
   bool profile = false;                   ///< time each op (see Engine::profile_report)
+  /// For a LoRA adapter directory: its base model directory, instead of adapter_config.json's
+  /// base_model_name_or_path.
+  std::string base_model;
 };
 
 /// A packed ragged batch of token sequences: no padding anywhere.
@@ -57,7 +60,9 @@ class Engine {
  public:
   virtual ~Engine() = default;
   /// Loads a Hugging Face model directory (config.json, model.safetensors, optional tokenizer
-  /// files and sentence-transformers pooling files), or a plan file written by `kiln build`
+  /// files and sentence-transformers pooling files), a PEFT LoRA adapter directory
+  /// (adapter_config.json, adapter_model.safetensors; merged into its base at load), or a plan
+  /// file written by `kiln build`
   /// (a file starting with "KILNPLAN"). A plan's layer precisions and quantization take
   /// precedence over `options.precision` (options() reports the plan's); its backend must be
   /// `options.device`. A plan built for another machine or kiln is FailedPrecondition naming

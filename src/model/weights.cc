@@ -2,6 +2,7 @@
 
 #include <array>
 #include <string>
+#include <utility>
 
 namespace kiln::model {
 
@@ -13,29 +14,29 @@ std::string shape_string(const std::vector<int64_t>& shape) {
   return s + "]";
 }
 
-// Looks tensors up under the checkpoint's prefix ("bert.", "roberta.", ... or none) and checks
-// their shapes against the config.
+// Looks tensors up in one or more sources, first match wins (a PEFT adapter's head before the
+// base checkpoint's), and checks their shapes against the config.
 class TensorReader {
  public:
-  TensorReader(const SafeTensors& file, std::string prefix, int64_t* counter)
-      : file_(file), prefix_(std::move(prefix)), counter_(counter) {}
+  TensorReader(std::vector<TensorSource> sources, int64_t* counter)
+      : sources_(std::move(sources)), counter_(counter) {}
 
-  const std::string& prefix() const { return prefix_; }
+  std::vector<std::string> take_names_read() { return std::move(names_read_); }
 
   bool has(const std::string& name, bool prefixed = true) const {
-    return file_.find(prefixed ? prefix_ + name : name) != nullptr;
+    return find(name, prefixed).first != nullptr;
   }
 
   Result<std::vector<float>> read(const std::string& name, const std::vector<int64_t>& shape,
                                   bool prefixed = true) {
-    const std::string full = prefixed ? prefix_ + name : name;
-    const TensorView* t = file_.find(full);
+    const auto [t, full] = find(name, prefixed);
     if (t == nullptr) return not_found("checkpoint has no tensor \"" + full + "\"");
     if (t->shape != shape) {
       return invalid_argument("tensor \"" + full + "\" has shape " + shape_string(t->shape) +
                               " but the config needs " + shape_string(shape));
     }
     *counter_ += t->numel();
+    names_read_.push_back(full);
     return to_float32(*t);
   }
 
@@ -60,19 +61,30 @@ class TensorReader {
 
   // Head tensors sit outside the encoder prefix; their label count comes from the weight.
   Result<DenseWeights> read_head(const std::string& name, int64_t in) {
-    const TensorView* t = file_.find(name + ".weight");
-    if (t == nullptr) return not_found("checkpoint has no tensor \"" + name + ".weight\"");
+    const auto [t, full] = find(name + ".weight", /*prefixed=*/false);
+    if (t == nullptr) return not_found("checkpoint has no tensor \"" + full + "\"");
     if (t->shape.size() != 2 || t->shape[1] != in || t->shape[0] < 1) {
-      return invalid_argument("tensor \"" + name + ".weight\" has shape " + shape_string(t->shape) +
+      return invalid_argument("tensor \"" + full + "\" has shape " + shape_string(t->shape) +
                               " but the head needs [labels, " + std::to_string(in) + "]");
     }
     return read_dense(name, t->shape[0], in, /*prefixed=*/false);
   }
 
  private:
-  const SafeTensors& file_;
-  std::string prefix_;
+  // The tensor and its full name in the first source holding it; when none does, nullptr and
+  // the name it would have in the first source.
+  std::pair<const TensorView*, std::string> find(const std::string& name, bool prefixed) const {
+    for (const auto& s : sources_) {
+      std::string full = (prefixed ? s.encoder : s.outer) + name;
+      if (const TensorView* t = s.file->find(full)) return {t, std::move(full)};
+    }
+    const auto& s = sources_.front();
+    return {nullptr, (prefixed ? s.encoder : s.outer) + name};
+  }
+
+  std::vector<TensorSource> sources_;
   int64_t* counter_;
+  std::vector<std::string> names_read_;  // full names, in the order read
 };
 
 struct LayerNames {
@@ -157,18 +169,37 @@ Result<HeadWeights> read_head(TensorReader& r, const ModelConfig& c) {
   return head;
 }
 
-std::string detect_prefix(const SafeTensors& file) {
-  for (const char* p : {"bert.", "roberta.", "distilbert."}) {
-    if (file.find(std::string(p) + "embeddings.word_embeddings.weight") != nullptr) return p;
-  }
-  return "";  // a bare encoder (BertModel, ...), or the error will name the unprefixed tensor
+}  // namespace
+
+std::string linear_module_name(const ModelConfig& c, int64_t layer, int site) {
+  const bool distil = c.architecture == Architecture::kDistilBert;
+  const LayerNames& n = distil ? kDistilBertNames : kBertNames;
+  const char* names[6] = {n.q, n.k, n.v, n.attn_out, n.ffn_in, n.ffn_out};
+  return std::string(distil ? "transformer.layer." : "encoder.layer.") + std::to_string(layer) +
+         "." + names[site];
 }
 
-}  // namespace
+TensorSource checkpoint_source(const SafeTensors& file) {
+  for (const char* p : {"bert.", "roberta.", "distilbert."}) {
+    if (file.find(std::string(p) + "embeddings.word_embeddings.weight") != nullptr) {
+      return {&file, "", p};
+    }
+  }
+  // A bare encoder (BertModel, ...), or the error will name the unprefixed tensor.
+  return {&file, "", ""};
+}
+
+Result<HeadWeights> load_head(std::vector<TensorSource> sources, const ModelConfig& c,
+                              int64_t* num_parameters, std::vector<std::string>* names_read) {
+  TensorReader r(std::move(sources), num_parameters);
+  auto head = read_head(r, c);
+  if (names_read != nullptr) *names_read = r.take_names_read();
+  return head;
+}
 
 Result<EncoderWeights> load_weights(const SafeTensors& file, const ModelConfig& c) {
   EncoderWeights w;
-  TensorReader r(file, detect_prefix(file), &w.num_parameters);
+  TensorReader r({checkpoint_source(file)}, &w.num_parameters);
   const int64_t h = c.hidden_size;
   KILN_ASSIGN_OR_RETURN(w.word_embeddings,
                         r.read("embeddings.word_embeddings.weight", {c.vocab_size, h}));

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "kiln/status.h"
@@ -57,6 +58,31 @@ struct EncoderWeights {
   HeadWeights head;
   int64_t num_parameters = 0;
 };
+
+/// Where tensors are found in a safetensors file: head tensors under `outer` (empty in a
+/// checkpoint, "base_model.model." in a PEFT adapter), encoder tensors under `encoder`
+/// (`outer` + "bert.", "roberta.", "distilbert." or nothing for a bare encoder).
+struct TensorSource {
+  const SafeTensors* file = nullptr;
+  std::string outer;
+  std::string encoder;
+};
+
+/// Linear modules of a layer in checkpoint order: query, key, value, attention output, FFN in,
+/// FFN out (the first three are rows of LayerWeights::qkv).
+inline constexpr int kLayerLinears = 6;
+/// The checkpoint name of layer `layer`'s linear module `site` (< kLayerLinears) without the
+/// encoder prefix, e.g. "encoder.layer.3.attention.self.query".
+std::string linear_module_name(const ModelConfig& c, int64_t layer, int site);
+
+/// A checkpoint's source, its encoder prefix detected from the word embeddings' name.
+TensorSource checkpoint_source(const SafeTensors& file);
+
+/// Reads the task head of `c.task`, each tensor from the first source that has it;
+/// `names_read` (optional) receives the full names of the tensors used.
+Result<HeadWeights> load_head(std::vector<TensorSource> sources, const ModelConfig& c,
+                              int64_t* num_parameters,
+                              std::vector<std::string>* names_read = nullptr);
 
 /// Reads and checks every tensor the architecture needs; a missing tensor or a shape that does
 /// not match the config is an error naming the tensor.

@@ -7,6 +7,7 @@
 #include "core/half.h"
 #include "core/json.h"
 #include "core/mapped_file.h"
+#include "model/model_dir.h"
 #include "model/safetensors.h"
 #include "plan/plan_writer.h"
 #include "plan/tensor_names.h"
@@ -121,17 +122,15 @@ std::string precision_summary(Precision base, const quant::ModelQuant& quant) {
   return out;
 }
 
-Result<ModelSource> read_model_dir(const std::string& dir) {
+Result<ModelSource> read_model_dir(const std::string& dir, const std::string& base_model) {
+  KILN_ASSIGN_OR_RETURN(model::ModelDir m, model::read_model_dir(dir, base_model));
   ModelSource src;
   src.dir = dir;
-  KILN_ASSIGN_OR_RETURN(src.config_json, core::read_file(dir + "/config.json"));
-  KILN_ASSIGN_OR_RETURN(src.config, model::parse_config(src.config_json));
-  KILN_ASSIGN_OR_RETURN(src.pooling, model::load_pooling_config(dir));
-  KILN_ASSIGN_OR_RETURN(src.tokenizer, read_tokenizer(dir));
-  KILN_ASSIGN_OR_RETURN(auto file, model::SafeTensors::open(dir + "/model.safetensors"));
-  auto weights = model::load_weights(file, src.config);
-  if (!weights.ok()) return weights.status().with_context(dir + "/model.safetensors");
-  src.weights = std::move(weights).value();
+  src.config_json = std::move(m.config_json);
+  src.config = std::move(m.config);
+  src.pooling = m.pooling;
+  KILN_ASSIGN_OR_RETURN(src.tokenizer, read_tokenizer(m.tokenizer_dir));
+  src.weights = std::move(m.weights);
   return src;
 }
 

@@ -46,8 +46,9 @@ struct ModelSource {
   model::EncoderWeights weights;           ///< float32, as the checkpoint has them
 };
 
-/// Reads config.json, pooling files, tokenizer files and model.safetensors of `dir`.
-Result<ModelSource> read_model_dir(const std::string& dir);
+/// Reads config.json, pooling files, tokenizer files and model.safetensors of `dir`, or a LoRA
+/// adapter directory merged into its base (`base_model`, else the one the adapter names).
+Result<ModelSource> read_model_dir(const std::string& dir, const std::string& base_model = "");
 
 /// Compiles `source` on the device (when pre-packing) and writes the plan to `path`.
 Status write_plan(const ModelSource& source, const BuildOptions& options, const std::string& path);

@@ -7,6 +7,7 @@
 #include "backend/device.h"
 #include "core/mapped_file.h"
 #include "model/config.h"
+#include "model/model_dir.h"
 #include "model/safetensors.h"
 #include "model/weights.h"
 #include "plan/plan_loader.h"
@@ -168,21 +169,21 @@ class EngineImpl final : public Engine {
     if (core::file_exists(path)) {
       return invalid_argument(path + " is neither a model directory nor a kiln plan");
     }
-    const std::string& dir = path;
-    KILN_ASSIGN_OR_RETURN(auto config_text, core::read_file(dir + "/config.json"));
-    KILN_ASSIGN_OR_RETURN(config_, model::parse_config(config_text));
-    if (core::file_exists(dir + "/tokenizer.json") || core::file_exists(dir + "/vocab.txt")) {
-      KILN_ASSIGN_OR_RETURN(tokenizer_, Tokenizer::from_model_dir(dir));
+    // A checkpoint, or a LoRA adapter merged into its base here.
+    auto dir = model::read_model_dir(path, options.base_model);
+    if (!dir.ok()) return dir.status();
+    config_ = dir->config;
+    if (core::file_exists(dir->tokenizer_dir + "/tokenizer.json") ||
+        core::file_exists(dir->tokenizer_dir + "/vocab.txt")) {
+      KILN_ASSIGN_OR_RETURN(tokenizer_, Tokenizer::from_model_dir(dir->tokenizer_dir));
     }
-    KILN_ASSIGN_OR_RETURN(info_.pooling, model::load_pooling_config(dir));
-    KILN_ASSIGN_OR_RETURN(auto file, model::SafeTensors::open(dir + "/model.safetensors"));
-    auto weights = model::load_weights(file, config_);
-    if (!weights.ok()) return weights.status().with_context(dir + "/model.safetensors");
-    info_.num_parameters = weights->num_parameters;
-    head_ = std::move(weights->head);  // heads run on the host; the device takes the rest
+    info_.pooling = dir->pooling;
+    model::EncoderWeights weights = std::move(dir->weights);
+    info_.num_parameters = weights.num_parameters;
+    head_ = std::move(weights.head);  // heads run on the host; the device takes the rest
     backend::ExecutorOptions eo;
     eo.precision = options.precision;
-    return compile(*device, std::move(weights).value(), std::move(eo));
+    return compile(*device, std::move(weights), std::move(eo));
   }
 
   // A plan: its precision and quantization replace options_.precision; the device uses its

@@ -15,8 +15,11 @@ struct ModelCase {
   Precision precision;
 };
 
+// LoRA adapters (make_adapters.py) live beside the tiny checkpoints they adapt.
 std::string dir_of(const ModelCase& c) {
-  return std::string(KILN_SOURCE_DIR) + "/tests/golden/models/tiny/" + c.dir;
+  const bool adapter = std::string_view(c.dir).starts_with("lora_");
+  return std::string(KILN_SOURCE_DIR) + "/tests/golden/models/" +
+         (adapter ? "adapters/" : "tiny/") + c.dir;
 }
 
 class TinyModelTest : public ::testing::TestWithParam<ModelCase> {};
@@ -94,6 +97,13 @@ INSTANTIATE_TEST_SUITE_P(
                       KILN_TINY("roberta_seq_cls"), KILN_TINY("roberta_token_cls"),
                       KILN_TINY("roberta_qa"), KILN_TINY("xlm_roberta_seq_cls")),
     case_name);
+// Base + PEFT LoRA adapter merged at load, against PEFT's unmerged forward.
+INSTANTIATE_TEST_SUITE_P(Adapters, TinyModelTest,
+                         ::testing::Values(KILN_TINY("lora_bert_qa"),
+                                           KILN_TINY("lora_bert_seq_cls"),
+                                           KILN_TINY("lora_distilbert_token_cls"),
+                                           KILN_TINY("lora_roberta_embed")),
+                         case_name);
 #undef KILN_TINY
 
 TEST(EngineInputTest, BadBatchesAreClearErrors) {

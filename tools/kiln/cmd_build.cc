@@ -23,6 +23,7 @@ struct BuildFlags {
   std::string precision = "fp32";
   std::string device = "cpu";
   bool portable = false;
+  std::string base;
   int threads = 0;
   std::string calibration, validation;
   int64_t calibration_samples = 512, validation_samples = 128;
@@ -99,7 +100,7 @@ int run(const BuildFlags& f) {
       std::fprintf(stderr, "[%5.1f s] %s\n", t, line.c_str());
     };
   }
-  auto source = plan::read_model_dir(f.dir);
+  auto source = plan::read_model_dir(f.dir, f.base);
   if (!source.ok()) return fail(source.status());
   plan::BuildOptions options;
   options.device = f.device;
@@ -155,6 +156,9 @@ void register_build(CLI::App& app, Runner* runner) {
                   "fp32, bf16 or int8 (--device cpu); fp16 or bf16 (--device cuda)")
       ->capture_default_str();
   cmd->add_option("--device", flags->device, "Device the plan is built for")->capture_default_str();
+  cmd->add_option("--base", flags->base,
+                  "Base model of a LoRA adapter directory (default: the one its "
+                  "adapter_config.json names); the adapter is merged into the plan");
   cmd->add_flag("--portable", flags->portable,
                 "Store weights row-major instead of pre-packed: loads on any machine with the "
                 "precision's features, but packs at every load");

@@ -10,11 +10,12 @@
 
 namespace kiln::cli {
 
-/// --device, --precision, --threads.
+/// --device, --precision, --threads, --base.
 struct EngineFlags {
   std::string device = "cpu";
   std::string precision = "fp32";
   int threads = 0;
+  std::string base;
 
   void add_to(CLI::App* cmd) {
     cmd->add_option("--device", device, "Device to run on")->capture_default_str();
@@ -22,12 +23,16 @@ struct EngineFlags {
         ->capture_default_str();
     cmd->add_option("--threads", threads, "CPU threads per forward pass (0 = all cores)")
         ->capture_default_str();
+    cmd->add_option("--base", base,
+                    "Base model directory of a LoRA adapter (default: the one its "
+                    "adapter_config.json names)");
   }
 
   /// Parsed options, or false after printing an error.
   bool to_options(EngineOptions* out) const {
     out->device = device;
     out->num_threads = threads;
+    out->base_model = base;
     if (!parse_precision(precision, &out->precision)) {
       std::fprintf(stderr, "error: unknown precision \"%s\" (fp32, bf16, int8)\n",
                    precision.c_str());
