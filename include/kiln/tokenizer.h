@@ -25,6 +25,8 @@ struct Encoding {
                                                    ///< the token came from; (0, 0) for specials
   std::vector<uint8_t> offset_text;                ///< which input (0 first, 1 second) each
                                                    ///< token's offsets index into
+  std::vector<int32_t> word_ids;                   ///< word (pre-tokenizer split) index within
+                                                   ///< its sequence; -1 for special tokens
   std::vector<Encoding> overflowing;               ///< extra windows when truncating with overflow
 };
 
@@ -64,6 +66,9 @@ class Tokenizer {
   virtual int32_t token_to_id(std::string_view token) const = 0;
   /// Token string of an id, or "" when out of range.
   virtual std::string id_to_token(int32_t id) const = 0;
+  /// Token strings back to text with the tokenizer's decoder (transformers'
+  /// convert_tokens_to_string): WordPiece, ByteLevel or Metaspace; others join with spaces.
+  virtual std::string decode_tokens(const std::vector<std::string>& tokens) const = 0;
   /// Number of ids (vocabulary plus added tokens).
   virtual size_t vocab_size() const = 0;
   /// The padding id (from the padding section, else [PAD]/<pad>, else 0).

@@ -42,9 +42,14 @@ void add_output(inference::ModelConfig* c, const char* name, std::initializer_li
   for (int64_t d : dims) out->add_dims(d);
 }
 
-void auto_complete(const Engine& engine, inference::ModelConfig* c) {
+void auto_complete(const Engine& engine, int64_t top_k, inference::ModelConfig* c) {
   const ModelInfo& info = engine.info();
+  const bool qa = info.task == Task::kQuestionAnswering && engine.tokenizer() != nullptr;
   if (c->input().empty()) {
+    if (qa) {  // the application: answers from a question about a context
+      add_input(c, "question", inference::TYPE_STRING, {1});
+      add_input(c, "context", inference::TYPE_STRING, {1});
+    }
     if (engine.tokenizer() != nullptr) {
       add_input(c, "TEXT", inference::TYPE_STRING, {1});
       add_input(c, "TEXT_PAIR", inference::TYPE_STRING, {1});
@@ -67,8 +72,15 @@ void auto_complete(const Engine& engine, inference::ModelConfig* c) {
         break;
       case Task::kTokenClassification:
         add_output(c, "logits", {-1, labels});
+        if (engine.tokenizer() != nullptr) add_output(c, "entities", {1}, inference::TYPE_STRING);
         break;
       case Task::kQuestionAnswering:
+        if (qa) {
+          add_output(c, "answer", {top_k}, inference::TYPE_STRING);
+          add_output(c, "score", {top_k});
+          add_output(c, "start", {top_k}, inference::TYPE_INT64);
+          add_output(c, "end", {top_k}, inference::TYPE_INT64);
+        }
         add_output(c, "start_logits", {-1});
         add_output(c, "end_logits", {-1});
         break;
@@ -78,14 +90,18 @@ void auto_complete(const Engine& engine, inference::ModelConfig* c) {
 }
 
 Status check_declared(const Engine& engine, const inference::ModelConfig& c) {
+  const Task task = engine.info().task;
   for (const auto& in : c.input()) {
     const std::string& n = in.name();
-    if (n == "TEXT" || n == "TEXT_PAIR") {
+    if (n == "TEXT" || n == "TEXT_PAIR" || n == "question" || n == "context") {
       if (in.data_type() != inference::TYPE_STRING) {
         return invalid_argument("input '" + n + "' must be TYPE_STRING (BYTES)");
       }
       if (engine.tokenizer() == nullptr) {
         return invalid_argument("input '" + n + "' needs a tokenizer.json or vocab.txt");
+      }
+      if ((n == "question" || n == "context") && task != Task::kQuestionAnswering) {
+        return invalid_argument("input '" + n + "' needs a question-answering model");
       }
     } else if (n == "input_ids" || n == "attention_mask" || n == "token_type_ids") {
       if (in.data_type() != inference::TYPE_INT64 && in.data_type() != inference::TYPE_INT32) {
@@ -93,27 +109,23 @@ Status check_declared(const Engine& engine, const inference::ModelConfig& c) {
       }
     } else {
       return invalid_argument("input '" + n +
-                              "' is not an encoder input (TEXT, TEXT_PAIR, input_ids, "
-                              "attention_mask, token_type_ids)");
+                              "' is not an encoder input (TEXT, TEXT_PAIR, question, context, "
+                              "input_ids, attention_mask, token_type_ids)");
     }
   }
-  const Task task = engine.info().task;
   for (const auto& out : c.output()) {
     const std::string& n = out.name();
-    const bool ok =
-        n == "last_hidden_state" || (n == "embedding" && task == Task::kEmbed) ||
-        (n == "logits" &&
-         (task == Task::kSequenceClassification || task == Task::kTokenClassification)) ||
-        ((n == "probabilities" || n == "label") && task == Task::kSequenceClassification) ||
-        ((n == "start_logits" || n == "end_logits") && task == Task::kQuestionAnswering);
-    if (!ok) {
+    const inference::DataType want = encoder_output_type(n, task);
+    if (want == inference::TYPE_INVALID) {
       return invalid_argument("output '" + n + "' is not produced by this " +
                               std::string(task_name(task)) + " model");
     }
-    const auto want = n == "label" ? inference::TYPE_STRING : inference::TYPE_FP32;
     if (out.data_type() != want) {
-      return invalid_argument("output '" + n + "' must be " +
-                              (n == "label" ? "TYPE_STRING (BYTES)" : "TYPE_FP32"));
+      return invalid_argument("output '" + n + "' must be " + inference::DataType_Name(want) +
+                              (want == inference::TYPE_STRING ? " (BYTES)" : ""));
+    }
+    if (n == "entities" && engine.tokenizer() == nullptr) {
+      return invalid_argument("output 'entities' needs a tokenizer.json or vocab.txt");
     }
   }
   return ok_status();
@@ -144,13 +156,22 @@ Result<std::unique_ptr<ModelBackend>> create_encoder_backend(const BackendContex
                             "': expected fp32 or bf16 (KIND_CPU), fp16 or bf16 (KIND_GPU); "
                             "INT8 comes from a plan built by `kiln build`");
   }
+  // A LoRA adapter's base: parameter base_model, absolute or relative to the model's folder in
+  // the repository; else the base its adapter_config.json names.
+  options.base_model = config_parameter(*config, "base_model", "");
+  if (!options.base_model.empty() && options.base_model.front() != '/') {
+    const std::string& v = context.version_path;
+    options.base_model = v.substr(0, v.find_last_of('/') + 1) + options.base_model;
+  }
   auto loaded = Engine::load(dir, options);
   if (!loaded.ok()) return loaded.status().with_context("model '" + context.model_name + "'");
   std::shared_ptr<const Engine> engine(std::move(loaded).value());
   if (config->input().empty() && config->output().empty() && config->max_batch_size() == 0) {
     config->set_max_batch_size(kDefaultMaxBatchSize);
   }
-  auto_complete(*engine, config);
+  int64_t max_length = engine->info().max_sequence_length;
+  KILN_ASSIGN_OR_RETURN(tasks::QaOptions qa, qa_options(*config, max_length));
+  auto_complete(*engine, static_cast<int64_t>(qa.top_k), config);
   KILN_RETURN_IF_ERROR(check_declared(*engine, *config));
   const std::string tokens_text =
       config_parameter(*config, "max_batch_tokens", std::to_string(kDefaultMaxBatchTokens));
@@ -167,15 +188,16 @@ Result<std::unique_ptr<ModelBackend>> create_encoder_backend(const BackendContex
                             "': expected ragged or longest (a benchmark baseline)");
   }
   return std::unique_ptr<ModelBackend>(
-      new EncoderBackend(engine, *config, max_tokens, padding == "longest"));
+      new EncoderBackend(engine, *config, max_tokens, padding == "longest", qa));
 }
 
 EncoderBackend::EncoderBackend(std::shared_ptr<const Engine> engine, inference::ModelConfig config,
-                               int64_t max_batch_tokens, bool pad_to_longest)
+                               int64_t max_batch_tokens, bool pad_to_longest, tasks::QaOptions qa)
     : engine_(std::move(engine)),
       config_(std::move(config)),
       max_batch_tokens_(max_batch_tokens),
-      pad_to_longest_(pad_to_longest) {
+      pad_to_longest_(pad_to_longest),
+      qa_(qa) {
   const ModelInfo& info = engine_->info();
   max_length_ = info.max_sequence_length;
   if (info.task == Task::kEmbed && info.pooling.max_seq_length > 0) {
@@ -184,25 +206,52 @@ EncoderBackend::EncoderBackend(std::shared_ptr<const Engine> engine, inference::
 }
 
 Result<std::unique_ptr<BackendInstance>> EncoderBackend::create_instance(int) {
-  return make_encoder_instance(engine_, config_.max_batch_size() > 0, pad_to_longest_);
+  return make_encoder_instance(engine_, config_.max_batch_size() > 0, pad_to_longest_, qa_);
 }
+
+namespace {
+
+// answer/score/start/end come from question/context requests only.
+Status check_not_qa_outputs(const InferRequest& request) {
+  for (const auto& o : request.outputs) {
+    if (o == "answer" || o == "score" || o == "start" || o == "end") {
+      return invalid_argument("output '" + o + "' needs the inputs question and context");
+    }
+  }
+  return ok_status();
+}
+
+bool has_output(const inference::ModelConfig& c, std::string_view name) {
+  for (const auto& o : c.output()) {
+    if (o.name() == name) return true;
+  }
+  return false;
+}
+
+}  // namespace
 
 Status EncoderBackend::prepare(PendingRequest* r) const {
   KILN_ASSIGN_OR_RETURN(r->rows, validate_request(config_, r->request));
   EncoderInputs inputs;
+  const bool qa =
+      find_input(r->request, "question") != nullptr || find_input(r->request, "context") != nullptr;
   const bool text = find_input(r->request, "TEXT") != nullptr;
   const bool ids = find_input(r->request, "input_ids") != nullptr;
-  if (text == ids) {
+  if (qa) {
+    KILN_RETURN_IF_ERROR(prepare_qa(r, &inputs));
+  } else if (text == ids) {
     return invalid_argument(text ? "give either TEXT or input_ids, not both"
                                  : "missing input: give TEXT (strings) or input_ids");
+  } else {
+    KILN_RETURN_IF_ERROR(text ? prepare_text(r, &inputs) : prepare_ids(r, &inputs));
   }
-  KILN_RETURN_IF_ERROR(text ? prepare_text(r, &inputs) : prepare_ids(r, &inputs));
   r->tokens = inputs.batch.num_tokens();
   r->prepared = std::move(inputs);
   return ok_status();
 }
 
 Status EncoderBackend::prepare_text(PendingRequest* r, EncoderInputs* out) const {
+  KILN_RETURN_IF_ERROR(check_not_qa_outputs(r->request));
   if (find_input(r->request, "attention_mask") || find_input(r->request, "token_type_ids")) {
     return invalid_argument("attention_mask and token_type_ids go with input_ids, not TEXT");
   }
@@ -218,11 +267,18 @@ Status EncoderBackend::prepare_text(PendingRequest* r, EncoderInputs* out) const
   EncodeOptions options;
   options.max_length = static_cast<size_t>(max_length_);
   const Tokenizer& tok = *engine_->tokenizer();
+  // Entities need each row's offsets; a pair's second text has no entities reported.
+  const bool entities = engine_->info().task == Task::kTokenClassification && pairs.empty() &&
+                        output_requested(r->request, "entities") && has_output(config_, "entities");
   for (size_t i = 0; i < texts.size(); ++i) {
     auto enc = pairs.empty() ? tok.encode(texts[i], options)
                              : tok.encode_pair(texts[i], pairs[i], options);
     if (!enc.ok()) return enc.status().with_context("TEXT[" + std::to_string(i) + "]");
     out->batch.add(enc->ids, enc->type_ids);
+    if (entities) {
+      out->texts.emplace_back(texts[i]);
+      out->encodings.push_back(std::move(enc).value());
+    }
   }
   return ok_status();
 }
@@ -244,6 +300,7 @@ int64_t int_at(const Tensor& t, int64_t i) {
 }  // namespace
 
 Status EncoderBackend::prepare_ids(PendingRequest* r, EncoderInputs* out) const {
+  KILN_RETURN_IF_ERROR(check_not_qa_outputs(r->request));
   const Tensor& ids = *find_input(r->request, "input_ids");
   const Tensor* mask = find_input(r->request, "attention_mask");
   const Tensor* types = find_input(r->request, "token_type_ids");

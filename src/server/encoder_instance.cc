@@ -25,8 +25,9 @@ std::vector<uint8_t> float_bytes(const std::vector<float>& v) {
 
 class EncoderInstance final : public BackendInstance {
  public:
-  EncoderInstance(std::shared_ptr<const Engine> engine, bool batching, bool pad_to_longest)
-      : engine_(std::move(engine)), batching_(batching), pad_to_longest_(pad_to_longest) {}
+  EncoderInstance(std::shared_ptr<const Engine> engine, bool batching, bool pad_to_longest,
+                  tasks::QaOptions qa)
+      : engine_(std::move(engine)), batching_(batching), pad_to_longest_(pad_to_longest), qa_(qa) {}
 
   void execute(std::span<PendingRequest* const> batch, ExecutionTimes* times) override {
     auto t0 = Clock::now();
@@ -70,7 +71,8 @@ class EncoderInstance final : public BackendInstance {
       if (!status.ok()) {
         r->response = status;
       } else {
-        r->response = split(*r, b, out, seq_base, tok_base);
+        r->response =
+            split(*r, std::any_cast<const EncoderInputs&>(r->prepared), out, seq_base, tok_base);
       }
       seq_base += b.num_sequences();
       tok_base += b.num_tokens();
@@ -198,12 +200,17 @@ class EncoderInstance final : public BackendInstance {
     }
   }
 
-  Result<InferResponse> split(const PendingRequest& r, const TokenBatch& b, const RunOutputs& out,
-                              int64_t seq_base, int64_t tok_base) const {
+  Result<InferResponse> split(const PendingRequest& r, const EncoderInputs& in,
+                              const RunOutputs& out, int64_t seq_base, int64_t tok_base) const {
     InferResponse response;
     response.model_name = r.request.model_name;
     response.id = r.request.id;
     const bool batching = batching_;
+    if (!in.qa.empty()) {  // question/context: the answers only
+      add_qa_outputs(r, in, out, tok_base, qa_, batching, &response);
+      return response;
+    }
+    const TokenBatch& b = in.batch;
     const int64_t rows = b.num_sequences();
     const int64_t h = engine_->info().hidden_size;
     auto want = [&](std::string_view n) { return output_requested(r.request, n); };
@@ -222,6 +229,9 @@ class EncoderInstance final : public BackendInstance {
     if (task() == Task::kTokenClassification && want("logits")) {
       response.outputs.push_back(tokens_tensor("logits", out.logits, out.logits_cols, 0,
                                                out.logits_cols, b, tok_base, batching, false));
+    }
+    if (!in.encodings.empty()) {  // prepare() kept them because `entities` is wanted
+      add_entity_outputs(*engine_, in, out, tok_base, batching, &response);
     }
     if (task() == Task::kQuestionAnswering) {
       if (want("start_logits")) {
@@ -243,13 +253,15 @@ class EncoderInstance final : public BackendInstance {
   std::shared_ptr<const Engine> engine_;
   const bool batching_;  // max_batch_size > 0: outputs carry the batch dimension
   const bool pad_to_longest_;
+  const tasks::QaOptions qa_;
 };
 
 }  // namespace
 
 std::unique_ptr<BackendInstance> make_encoder_instance(std::shared_ptr<const Engine> engine,
-                                                       bool batching, bool pad_to_longest) {
-  return std::make_unique<EncoderInstance>(std::move(engine), batching, pad_to_longest);
+                                                       bool batching, bool pad_to_longest,
+                                                       tasks::QaOptions qa) {
+  return std::make_unique<EncoderInstance>(std::move(engine), batching, pad_to_longest, qa);
 }
 
 }  // namespace kiln::server

@@ -73,7 +73,7 @@ RawEncoding wrap(const RawEncoding& e, const std::vector<int32_t>& before, int32
   for (const int32_t id : before) out.push(id, before_type, 1, {0, 0}, 0);
   for (size_t i = 0; i < e.size(); ++i) {
     out.push(e.ids[i], content_type ? *content_type : e.type_ids[i], 0, e.offsets[i],
-             e.text_index[i], e.spaces[i]);
+             e.text_index[i], e.spaces[i], e.words[i]);
   }
   out.push(after, after_type, 1, {0, 0}, 0);
   out.ranges.push_back(SequenceRange{sequence, static_cast<uint32_t>(before.size()),

@@ -25,6 +25,7 @@ RawEncoding slice(const RawEncoding& e, size_t start, size_t stop) {
   out.offsets.assign(e.offsets.begin() + start, e.offsets.begin() + stop);
   out.text_index.assign(e.text_index.begin() + start, e.text_index.begin() + stop);
   out.spaces.assign(e.spaces.begin() + start, e.spaces.begin() + stop);
+  out.words.assign(e.words.begin() + start, e.words.begin() + stop);
   return out;
 }
 
@@ -103,6 +104,7 @@ void RawEncoding::merge_with(const RawEncoding& pair) {
   append(&offsets, pair.offsets);
   append(&text_index, pair.text_index);
   append(&spaces, pair.spaces);
+  append(&words, pair.words);
   overflowing = std::move(merged_overflow);
 }
 
@@ -120,6 +122,7 @@ Encoding RawEncoding::to_public() const {
   e.offsets.reserve(offsets.size());
   for (const auto& [b, end] : offsets) e.offsets.emplace_back(b, end);
   e.offset_text = text_index;
+  e.word_ids = words;
   // tokenizers' get_sequence_ids: with no ranges everything is sequence 0; otherwise ids
   // 0..n-1 are looked up, a missing one covering the whole encoding.
   e.sequence_ids.assign(size(), -1);

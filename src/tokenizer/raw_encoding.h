@@ -28,6 +28,9 @@ struct RawEncoding {
   /// trimming: kNoSpaces means "look it up by id"; added tokens matched with lstrip/rstrip
   /// carry the swallowed whitespace in their string, so they record it here.
   std::vector<uint32_t> spaces;
+  /// Word index of each token within its sequence (the pre-tokenizer split it came from, as
+  /// tokenizers' Encoding::words), -1 for template special tokens.
+  std::vector<int32_t> words;
   std::vector<SequenceRange> ranges;     ///< a map keyed by `sequence`
   std::vector<RawEncoding> overflowing;  ///< windows cut off by truncation
 
@@ -37,8 +40,9 @@ struct RawEncoding {
   static constexpr uint32_t kNoSpaces = 0xFFFFFFFFu;
   /// Appends one token.
   void push(int32_t id, int32_t type_id, uint8_t is_special, std::pair<uint32_t, uint32_t> offset,
-            uint8_t text, uint32_t token_spaces = kNoSpaces) {
+            uint8_t text, uint32_t token_spaces = kNoSpaces, int32_t word = -1) {
     spaces.push_back(token_spaces);
+    words.push_back(word);
     ids.push_back(id);
     type_ids.push_back(type_id);
     special.push_back(is_special);

@@ -74,6 +74,10 @@ class TokenizerImpl final : public Tokenizer {
     return p_.model->vocab().token(id);
   }
 
+  std::string decode_tokens(const std::vector<std::string>& tokens) const override {
+    return p_.decoder.decode(tokens);
+  }
+
   size_t vocab_size() const override { return size_; }
   int32_t pad_id() const override { return pad_id_; }
   size_t num_special_tokens(bool pair) const override {
@@ -108,12 +112,13 @@ class TokenizerImpl final : public Tokenizer {
     thread_local Scratch s;
     RawEncoding enc;
     enc.ids.reserve(text.size() / 4 + 4);
+    int32_t word = 0;  // tokenizers' word index: one per non-empty split, added tokens included
     s.splits.clear();
     p_.added.split(text, false, &s.splits);
     for (const AddedSplit& split : s.splits) {
       if (split.id >= 0) {
         enc.push(split.id, type_id, 0, {split.begin, split.end}, index,
-                 space_counts(text.substr(split.begin, split.end - split.begin)));
+                 space_counts(text.substr(split.begin, split.end - split.begin)), word++);
         continue;
       }
       if (split.end == split.begin) continue;
@@ -125,7 +130,7 @@ class TokenizerImpl final : public Tokenizer {
       }
       if (norm->text.empty()) continue;
       if (!p_.added.has_normalized()) {
-        KILN_RETURN_IF_ERROR(tokenize_piece(norm, type_id, index, &s, &enc));
+        KILN_RETURN_IF_ERROR(tokenize_piece(norm, type_id, index, &s, &enc, &word));
         continue;
       }
       s.sub_splits.clear();
@@ -136,19 +141,20 @@ class TokenizerImpl final : public Tokenizer {
         if (sub.id >= 0) {
           enc.push(
               sub.id, type_id, 0, {a.start, a.end}, index,
-              space_counts(std::string_view(norm->text).substr(sub.begin, sub.end - sub.begin)));
+              space_counts(std::string_view(norm->text).substr(sub.begin, sub.end - sub.begin)),
+              word++);
           continue;
         }
         s.piece.text.assign(norm->text, sub.begin, sub.end - sub.begin);
         s.piece.align.assign(norm->align.begin() + sub.begin, norm->align.begin() + sub.end);
-        KILN_RETURN_IF_ERROR(tokenize_piece(&s.piece, type_id, index, &s, &enc));
+        KILN_RETURN_IF_ERROR(tokenize_piece(&s.piece, type_id, index, &s, &enc, &word));
       }
     }
     return enc;
   }
 
   Status tokenize_piece(NormalizedText* piece, int32_t type_id, uint8_t index, Scratch* s,
-                        RawEncoding* enc) const {
+                        RawEncoding* enc, int32_t* word) const {
     s->words.clear();
     if (p_.pre_tokenizer) {
       p_.pre_tokenizer->pre_tokenize(piece, &s->words);
@@ -161,8 +167,9 @@ class TokenizerImpl final : public Tokenizer {
       KILN_RETURN_IF_ERROR(p_.model->tokenize(text.substr(w.begin, w.end - w.begin), &s->tokens));
       for (const ModelToken& t : s->tokens) {
         const Alignment a = piece->original_range(w.begin + t.begin, w.begin + t.end);
-        enc->push(t.id, type_id, 0, {a.start, a.end}, index);
+        enc->push(t.id, type_id, 0, {a.start, a.end}, index, RawEncoding::kNoSpaces, *word);
       }
+      ++*word;
     }
     return Status();
   }

@@ -5,6 +5,7 @@
 
 #include "kiln/tokenizer.h"
 #include "tokenizer/added_vocab.h"
+#include "tokenizer/decoder.h"
 #include "tokenizer/model.h"
 #include "tokenizer/normalizer.h"
 #include "tokenizer/post_processor.h"
@@ -20,6 +21,7 @@ struct TokenizerParts {
   std::unique_ptr<PostProcessor> post_processor;  ///< may be null
   AddedVocab added;                               ///< added/special tokens (built by the impl)
   int32_t pad_id = -1;                            ///< from the padding section, or -1
+  Decoder decoder;                                ///< tokens back to text
 };
 
 /// Builds the Tokenizer from its parts.

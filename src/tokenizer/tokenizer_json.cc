@@ -150,6 +150,7 @@ Result<TokenizerParts> parse_tokenizer_json(std::string_view text) {
   if (const Value* pp = json::find(doc, "post_processor"); pp != nullptr && !pp->IsNull()) {
     KILN_ASSIGN_OR_RETURN(parts.post_processor, parse_post_processor(*pp, parts));
   }
+  KILN_ASSIGN_OR_RETURN(parts.decoder, parse_decoder(json::find(doc, "decoder")));
   if (const Value* padding = json::find(doc, "padding");
       padding != nullptr && padding->IsObject()) {
     if (const Value* pad = json::find(*padding, "pad_id"); pad != nullptr) {

@@ -70,6 +70,7 @@ Result<TokenizerParts> bert_parts_from_vocab(std::string_view vocab_txt, bool lo
   parts.pad_id = pad;
   KILN_ASSIGN_OR_RETURN(parts.model, make_wordpiece(std::move(vocab), WordPieceOptions{}));
   parts.post_processor = make_bert_processing(cls, sep);
+  parts.decoder.kind = Decoder::Kind::kWordPiece;  // BertWordPieceTokenizer's "##", cleanup
   return parts;
 }
 

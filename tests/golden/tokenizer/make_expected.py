@@ -46,6 +46,7 @@ def encoding_dict(e):
         "type_ids": e.type_ids,
         "special": e.special_tokens_mask,
         "seq": [-1 if s is None else s for s in e.sequence_ids],
+        "words": [-1 if w is None else w for w in e.word_ids],
         "offsets": [list(o) for o in e.offsets],
         "overflowing": [encoding_dict(o) for o in e.overflowing],
     }

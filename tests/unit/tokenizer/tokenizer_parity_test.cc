@@ -47,6 +47,7 @@ std::string compare(const Encoding& got, const Value& want, const std::string& p
       {"type_ids", as64(got.type_ids)},
       {"special", as64(got.special_tokens_mask)},
       {"seq", as64(got.sequence_ids)},
+      {"words", as64(got.word_ids)},
   };
   for (const auto& [name, mine] : fields) {
     const std::vector<int64_t> theirs = ints(want[name]);
