@@ -15,7 +15,7 @@ APT_PACKAGES=(
   libdnnl-dev libutf8proc-dev rapidjson-dev libcli11-dev libgtest-dev libgmock-dev
   libbenchmark-dev wordnet-base dict-gcide python3-venv
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc libboost-dev prometheus
-  libb64-0d unzip libxxhash-dev
+  libb64-0d unzip libxxhash-dev libhnswlib-dev
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -14,4 +14,9 @@ Result<std::unique_ptr<ModelBackend>> create_identity_backend(const BackendConte
 Result<std::unique_ptr<ModelBackend>> create_encoder_backend(const BackendContext& context,
                                                              inference::ModelConfig* config);
 
+/// "kiln_search": semantic search over a document collection (an embedding model and a vector
+/// index), with query and add-documents requests.
+Result<std::unique_ptr<ModelBackend>> create_search_backend(const BackendContext& context,
+                                                            inference::ModelConfig* config);
+
 }  // namespace kiln::server

@@ -18,6 +18,7 @@ struct BackendRow {
 constexpr std::array kBackends = {
     BackendRow{"kiln", &create_encoder_backend},
     BackendRow{"identity", &create_identity_backend},
+    BackendRow{"kiln_search", &create_search_backend},
 };
 
 }  // namespace
@@ -27,11 +28,11 @@ Result<std::unique_ptr<ModelBackend>> create_backend(const BackendContext& conte
   std::string name = config->backend();
   if (name.empty() && !config->platform().empty()) name = config->platform();
   if (name.empty()) {
-    // Auto-complete as Triton does from the model files: a Hugging Face directory or a plan
-    // written by `kiln build` is ours.
+    // Auto-complete as Triton does from the model files: a Hugging Face directory, a LoRA
+    // adapter or a plan written by `kiln build` is ours.
     const std::string& v = context.version_path;
     const std::string& file = config->default_model_filename();
-    if (core::file_exists(v + "/config.json") ||
+    if (core::file_exists(v + "/config.json") || core::file_exists(v + "/adapter_config.json") ||
         core::file_exists(v + "/" + plan::kDefaultFileName) ||
         (!file.empty() && (plan::is_plan_file(v + "/" + file) ||
                            core::file_exists(v + "/" + file + "/config.json")))) {
@@ -50,7 +51,7 @@ Result<std::unique_ptr<ModelBackend>> create_backend(const BackendContext& conte
     }
   }
   return unimplemented("model '" + context.model_name + "': backend '" + name +
-                       "' is not available in kiln (available: kiln, identity)");
+                       "' is not available in kiln (available: kiln, identity, kiln_search)");
 }
 
 }  // namespace kiln::server

@@ -60,6 +60,16 @@ class AppsTest(ks.ServerTestCase, unittest.TestCase):
                          'backend: "kiln"\nmax_batch_size: 8\n'
                          f'parameters {{ key: "base_model" value {{ string_value: "{base}" }} }}\n'
                          + extra)
+        # Semantic search over the SQuAD contexts of the QA golden, HNSW and exact.
+        contexts = list(dict.fromkeys(i["context"] for i in golden("qa")["items"]))
+        for name, index in (("search", "hnsw"), ("search_exact", "exact")):
+            ks.write_config(repo / name, 'backend: "kiln_search"\n'
+                            f'parameters {{ key: "embedding_model" value {{ string_value: '
+                            f'"{os.path.relpath(ks.MINILM_DIR, repo / name)}" }} }}\n'
+                            f'parameters {{ key: "index" value {{ string_value: "{index}" }} }}\n')
+            (repo / name / "1").mkdir()
+            (repo / name / "1" / "documents.txt").write_text(
+                "".join(c.replace("\n", " ") + "\n" for c in contexts))
 
     def setUp(self):
         self.http = httpclient.InferenceServerClient(self.server.http_url)
@@ -151,6 +161,47 @@ class AppsTest(ks.ServerTestCase, unittest.TestCase):
         # Still serving.
         ok = self.http.infer("qa", [q, http_input("context", strings("Kiln was built by a small team."))])
         self.assertEqual(ok.as_numpy("answer").shape, (1, 1))
+
+    def search(self, model, *queries, top_k=10):
+        result = self.grpc.infer(model, [grpc_input("QUERY", np.array([q.encode() for q in queries],
+                                                                    dtype=object))],
+                                 parameters={"top_k": top_k})
+        return result.as_numpy("ids"), result.as_numpy("scores"), result.as_numpy("documents")
+
+    def test_search_finds_the_paragraph_of_a_question(self):
+        items = golden("qa")["items"][:40:2]
+        ids, scores, docs = self.search("search", *[i["question"] for i in items])
+        exact_ids, exact_scores, _ = self.search("search_exact", *[i["question"] for i in items])
+        self.assertEqual(ids.shape, (20, 10))
+        np.testing.assert_array_equal(ids, exact_ids)  # HNSW is exact at this size
+        np.testing.assert_allclose(scores, exact_scores, atol=1e-5)
+        self.assertTrue(np.all(np.diff(scores, axis=1) <= 1e-6))  # best first
+        hits = sum(any(d.decode() == i["context"].replace("\n", " ") for d in row)
+                   for row, i in zip(docs, items))
+        self.assertGreaterEqual(hits, 15)  # the question's own paragraph in the top 10
+
+    def test_search_adds_documents(self):
+        doc = "The kiln server answers questions about pottery glazes fired at cone six."
+        result = self.http.infer("search", [http_input("DOCUMENTS", np.array([doc.encode()],
+                                                                         dtype=object))])
+        new_id = int(result.as_numpy("added_ids")[0])
+        ids, scores, docs = self.search("search", "at which cone are the glazes fired?", top_k=1)
+        self.assertEqual(int(ids[0, 0]), new_id)
+        self.assertEqual(docs[0, 0].decode(), doc)
+
+    def test_search_bad_requests(self):
+        q = http_input("QUERY", np.array([b"a question"], dtype=object))
+        d = http_input("DOCUMENTS", np.array([b"a document"], dtype=object))
+        for inputs, params, needle in (([q, d], None, "not both"), ([q], {"top_k": 0}, "top_k"),
+                                       ([q], {"top_k": "ten"}, "top_k")):
+            with self.subTest(needle=needle):
+                with self.assertRaises(InferenceServerException) as e:
+                    self.http.infer("search", inputs, parameters=params)
+                self.assertIn(needle, str(e.exception))
+                self.assertEqual(e.exception.status(), "400")
+        with self.assertRaises(InferenceServerException) as e:
+            self.http.infer("search", [q], outputs=[httpclient.InferRequestedOutput("added_ids")])
+        self.assertIn("added_ids", str(e.exception))
 
 
 if __name__ == "__main__":
