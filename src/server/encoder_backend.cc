@@ -3,6 +3,7 @@
 #include "server/encoder_backend.h"
 
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 #include <thread>
 
@@ -42,6 +43,24 @@ void add_output(inference::ModelConfig* c, const char* name, std::initializer_li
   for (int64_t d : dims) out->add_dims(d);
 }
 
+// A JSON string's contents: quotes, backslashes and control characters escaped.
+std::string json_escape(const std::string& s) {
+  std::string out;
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (static_cast<unsigned char>(ch) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", ch);
+      out += buf;
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
 void auto_complete(const Engine& engine, int64_t top_k, inference::ModelConfig* c) {
   const ModelInfo& info = engine.info();
   const bool qa = info.task == Task::kQuestionAnswering && engine.tokenizer() != nullptr;
@@ -57,6 +76,15 @@ void auto_complete(const Engine& engine, int64_t top_k, inference::ModelConfig* 
     add_input(c, "input_ids", inference::TYPE_INT64, {-1});
     add_input(c, "attention_mask", inference::TYPE_INT64, {-1});
     add_input(c, "token_type_ids", inference::TYPE_INT64, {-1});
+  }
+  // The label names of a classifier, for clients that show them (the playground does).
+  if ((info.task == Task::kSequenceClassification || info.task == Task::kTokenClassification) &&
+      !info.labels.empty() && c->parameters().count("labels") == 0) {
+    std::string names = "[";
+    for (size_t i = 0; i < info.labels.size(); ++i) {
+      names += (i ? ",\"" : "\"") + json_escape(info.labels[i]) + "\"";
+    }
+    (*c->mutable_parameters())["labels"].set_string_value(names + "]");
   }
   if (c->output().empty()) {
     const int64_t h = info.hidden_size;

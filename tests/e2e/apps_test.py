@@ -22,12 +22,7 @@ import tritonclient.grpc as grpcclient  # noqa: E402
 import tritonclient.http as httpclient  # noqa: E402
 from tritonclient.utils import InferenceServerException  # noqa: E402
 
-APPS = ks.ROOT / "tests/golden/apps"
-ADAPTERS = {"qa": "minilm-squad-lora", "ner": "minilm-wnut17-lora", "classify": "minilm-sst2-lora"}
-
-
-def golden(name):
-    return json.loads((APPS / f"{name}.json").read_text())
+golden = ks.apps_golden
 
 
 def strings(*values):
@@ -46,30 +41,11 @@ def grpc_input(name, array):
     return t
 
 
-@unittest.skipUnless(ks.minilm_present() and all((ks.ROOT / "models" / a).is_dir()
-                                                  for a in ADAPTERS.values()),
-                     "needs var/models/all-MiniLM-L6-v2 (scripts/setup.sh) and models/")
+@unittest.skipUnless(ks.apps_present(), ks.APPS_MISSING)
 class AppsTest(ks.ServerTestCase, unittest.TestCase):
     @classmethod
     def build_repository(cls, repo):
-        for name, adapter in ADAPTERS.items():
-            # The base is named relative to the model's folder in the repository.
-            base = os.path.relpath(ks.MINILM_DIR, repo / name)
-            extra = 'parameters { key: "top_k" value { string_value: "1" } }\n' if name == "qa" else ""
-            ks.add_model(repo, name, ks.ROOT / "models" / adapter,
-                         'backend: "kiln"\nmax_batch_size: 8\n'
-                         f'parameters {{ key: "base_model" value {{ string_value: "{base}" }} }}\n'
-                         + extra)
-        # Semantic search over the SQuAD contexts of the QA golden, HNSW and exact.
-        contexts = list(dict.fromkeys(i["context"] for i in golden("qa")["items"]))
-        for name, index in (("search", "hnsw"), ("search_exact", "exact")):
-            ks.write_config(repo / name, 'backend: "kiln_search"\n'
-                            f'parameters {{ key: "embedding_model" value {{ string_value: '
-                            f'"{os.path.relpath(ks.MINILM_DIR, repo / name)}" }} }}\n'
-                            f'parameters {{ key: "index" value {{ string_value: "{index}" }} }}\n')
-            (repo / name / "1").mkdir()
-            (repo / name / "1" / "documents.txt").write_text(
-                "".join(c.replace("\n", " ") + "\n" for c in contexts))
+        ks.build_apps_repository(repo)
 
     def setUp(self):
         self.http = httpclient.InferenceServerClient(self.server.http_url)

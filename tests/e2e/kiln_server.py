@@ -481,3 +481,41 @@ def build_standard_repository(repo):
 STANDARD_MODELS = ["batched", "deep_st", "identity", "multi", "qa", "queue1", "seq_cls",
                    "seq_cls_dyn", "timeout_delay", "timeout_override", "timeout_reject",
                    "token_cls"]
+
+
+# ---------------------------------------------------------------- the applications
+
+APPS_GOLDEN = ROOT / "tests/golden/apps"
+APP_ADAPTERS = {"qa": "minilm-squad-lora", "ner": "minilm-wnut17-lora",
+                "classify": "minilm-sst2-lora"}
+APPS_MISSING = "needs var/models/all-MiniLM-L6-v2 (scripts/setup.sh), models/ and tests/golden/apps"
+
+
+def apps_golden(name):
+    return json.loads((APPS_GOLDEN / f"{name}.json").read_text())
+
+
+def apps_present():
+    return minilm_present() and (APPS_GOLDEN / "qa.json").exists() and all(
+        (ROOT / "models" / a / "adapter_config.json").exists() for a in APP_ADAPTERS.values())
+
+
+def build_apps_repository(repo):
+    """qa, ner, classify (LoRA adapters of models/ on MiniLM, merged at load; max_batch_size 8)
+    and search, search_exact (kiln_search over the QA golden's SQuAD paragraphs)."""
+    repo = Path(repo)
+    for name, adapter in APP_ADAPTERS.items():
+        # The base is named relative to the model's folder in the repository.
+        base = os.path.relpath(MINILM_DIR, repo / name)
+        add_model(repo, name, ROOT / "models" / adapter,
+                  'backend: "kiln"\nmax_batch_size: 8\n'
+                  f'parameters {{ key: "base_model" value {{ string_value: "{base}" }} }}\n')
+    contexts = list(dict.fromkeys(i["context"] for i in apps_golden("qa")["items"]))
+    for name, index in (("search", "hnsw"), ("search_exact", "exact")):
+        write_config(repo / name, 'backend: "kiln_search"\n'
+                     f'parameters {{ key: "embedding_model" value {{ string_value: '
+                     f'"{os.path.relpath(MINILM_DIR, repo / name)}" }} }}\n'
+                     f'parameters {{ key: "index" value {{ string_value: "{index}" }} }}\n')
+        (repo / name / "1").mkdir()
+        (repo / name / "1" / "documents.txt").write_text(
+            "".join(c.replace("\n", " ") + "\n" for c in contexts))

@@ -9,6 +9,7 @@
 #include "server/http/compression.h"
 #include "server/http/infer_codec.h"
 #include "server/http/json_writer.h"
+#include "server/http/playground.h"
 
 namespace kiln::server::http {
 namespace {
@@ -160,6 +161,8 @@ Result<Route> match_route(std::string_view path) {
   using K = Route::Kind;
   const std::vector<std::string> s = split_path(path);
   auto none = [&] { return not_found("no route for " + std::string(path)); };
+  if (path == "/" || path == "/playground") return make(K::kPlayground);
+  if (path == "/metrics") return make(K::kMetrics);
   if (s.empty() || s[0] != "v2") return none();
   if (s.size() == 1) return make(K::kServerMetadata);
   const std::string& area = s[1];
@@ -268,6 +271,24 @@ void ApiRouter::handle(const HttpRequestView& request, Responder respond) {
       return reply_now(respond, load(route, request));
     case K::kModelUnload:
       return reply_now(respond, unload(route, request));
+    case K::kPlayground: {
+      if (request.path == "/") {  // the playground is the server's front page
+        HttpReply r;
+        r.status = 302;
+        r.headers.emplace_back("Location", "/playground");
+        return reply_now(respond, std::move(r));
+      }
+      HttpReply r;
+      r.content_type = "text/html; charset=utf-8";
+      r.body = std::string(playground_html());
+      return reply_now(respond, std::move(r));
+    }
+    case K::kMetrics: {
+      HttpReply r;
+      r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      r.body = server_.metrics_text();
+      return reply_now(respond, std::move(r));
+    }
     case K::kUnsupported:
       return reply_now(respond,
                        HttpReply::error(unimplemented(route.feature + " are not supported")));

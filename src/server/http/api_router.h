@@ -23,6 +23,8 @@ struct Route {
     kRepositoryIndex,  ///< POST /v2/repository/index
     kModelLoad,        ///< POST /v2/repository/models/{m}/load
     kModelUnload,      ///< POST /v2/repository/models/{m}/unload
+    kPlayground,       ///< GET  / and /playground: the web playground page
+    kMetrics,          ///< GET  /metrics: the Prometheus text (for the playground's live panel)
     kUnsupported,      ///< a Triton endpoint kiln does not implement (answered 501)
   };
   Kind kind = Kind::kServerMetadata;
