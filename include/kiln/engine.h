@@ -22,6 +22,11 @@ struct EngineOptions {
   /// For a LoRA adapter directory: its base model directory, instead of adapter_config.json's
   /// base_model_name_or_path.
   std::string base_model;
+  /// For a LoRA adapter directory: keep the adapter apart from its base instead of merging it.
+  /// Engines of adapters of one base (same device, precision and threads) then share the base's
+  /// packed weights and embedding tables in memory, each running its low-rank updates next to
+  /// the linears (FP32 on the CPU). Ignored for checkpoints and plans.
+  bool share_base = false;
 };
 
 /// A packed ragged batch of token sequences: no padding anywhere.

@@ -14,6 +14,7 @@
 #include "kiln/dtype.h"
 #include "kiln/model_info.h"
 #include "kiln/status.h"
+#include "model/adapter.h"
 #include "model/config.h"
 #include "model/weights.h"
 #include "quant/quant_params.h"
@@ -81,6 +82,9 @@ struct ExecutorOptions {
   std::shared_ptr<const PrebuiltWeights> prebuilt;
   int num_threads = 0;   ///< CPU worker threads; 0 = all cores
   bool profile = false;  ///< accumulate per-op times (see EncoderExecutor::profile_report)
+  /// LoRA updates run next to the linears instead of merged into them: with `prebuilt` from
+  /// the base's share(), adapters of one base share its packed weights. FP32 layers only.
+  std::shared_ptr<const model::LoraModules> lora;
 };
 
 /// One line of `kiln inspect`: a compiled layer, its kernel and size.
@@ -117,6 +121,10 @@ class EncoderExecutor {
     (void)inputs, (void)hidden, (void)observer;
     return unimplemented("this device cannot observe activations");
   }
+  /// Its packed linears and embedding tables for other executors to use in place (LoRA
+  /// adapters kept apart from this base); the caller sets `owner` to keep this executor alive.
+  /// Null when the device cannot share.
+  virtual std::shared_ptr<PrebuiltWeights> share() const { return nullptr; }
   /// Every linear layer's packed weights, for a plan file; valid while the executor lives.
   /// Empty when the device keeps no reusable packed form.
   virtual PackedLinears packed_linears() const { return {}; }

@@ -59,30 +59,37 @@ std::string encoder_prefix(const SafeTensors& adapter, const ModelConfig& c) {
   return std::string(kOuter);
 }
 
-// W[row0 .. row0 + out) += scale * B A, with A [r, in] and B [out, r] from the adapter.
-Status merge_pair(const TensorView& a, const TensorView& b, const std::string& module, double alpha,
-                  bool rslora, int64_t row0, int64_t out, DenseWeights* d) {
-  const int64_t in = d->in;
+// The factors of one module: A [r, in] and B [out, r] with the scale folded into B.
+Result<LoraPair> read_pair(const TensorView& a, const TensorView& b, const std::string& module,
+                           double alpha, bool rslora, int64_t in, int64_t out) {
   if (a.shape.size() != 2 || b.shape.size() != 2 || a.shape[1] != in || b.shape[0] != out ||
       a.shape[0] != b.shape[1] || a.shape[0] < 1) {
     return invalid_argument("adapter tensors of \"" + module + "\" have shapes " + a.describe() +
                             " (lora_A) and " + b.describe() + " (lora_B); the layer needs [r, " +
                             std::to_string(in) + "] and [" + std::to_string(out) + ", r]");
   }
-  const int64_t r = a.shape[0];
-  const float scale =
-      static_cast<float>(alpha / (rslora ? std::sqrt(static_cast<double>(r)) : double(r)));
-  KILN_ASSIGN_OR_RETURN(auto av, to_float32(a));
-  KILN_ASSIGN_OR_RETURN(auto bv, to_float32(b));
-  for (int64_t o = 0; o < out; ++o) {
-    float* w = d->weight.data() + (row0 + o) * in;
-    for (int64_t k = 0; k < r; ++k) {
-      const float s = scale * bv[static_cast<size_t>(o * r + k)];
-      const float* arow = av.data() + k * in;
-      for (int64_t j = 0; j < in; ++j) w[j] += s * arow[j];
+  LoraPair p;
+  p.rank = a.shape[0];
+  p.in = in;
+  p.out = out;
+  const float scale = static_cast<float>(
+      alpha / (rslora ? std::sqrt(static_cast<double>(p.rank)) : double(p.rank)));
+  KILN_ASSIGN_OR_RETURN(p.a, to_float32(a));
+  KILN_ASSIGN_OR_RETURN(p.b, to_float32(b));
+  for (float& v : p.b) v *= scale;
+  return p;
+}
+
+// W[row0 .. row0 + out) += B A.
+void merge_pair(const LoraPair& p, int64_t row0, DenseWeights* d) {
+  for (int64_t o = 0; o < p.out; ++o) {
+    float* w = d->weight.data() + (row0 + o) * p.in;
+    for (int64_t k = 0; k < p.rank; ++k) {
+      const float s = p.b[static_cast<size_t>(o * p.rank + k)];
+      const float* arow = p.a.data() + k * p.in;
+      for (int64_t j = 0; j < p.in; ++j) w[j] += s * arow[j];
     }
   }
-  return ok_status();
 }
 
 }  // namespace
@@ -122,10 +129,11 @@ Result<AdapterConfig> parse_adapter_config(std::string_view json_text) {
 }
 
 Status merge_adapter(const SafeTensors& adapter, const AdapterConfig& a, const ModelConfig& c,
-                     const SafeTensors& base, EncoderWeights* w) {
+                     const SafeTensors& base, EncoderWeights* w, LoraModules* apart) {
   const std::string enc = encoder_prefix(adapter, c);
   const int64_t h = c.hidden_size;
   std::set<std::string> used;
+  if (apart != nullptr) apart->assign(static_cast<size_t>(c.num_layers), {});
   for (int64_t l = 0; l < c.num_layers; ++l) {
     LayerWeights& layer = w->layers[static_cast<size_t>(l)];
     for (int site = 0; site < kLayerLinears; ++site) {
@@ -142,8 +150,13 @@ Status merge_adapter(const SafeTensors& adapter, const AdapterConfig& a, const M
         return invalid_argument("adapter has only one of " + module + ".lora_A/lora_B.weight");
       }
       if (la != nullptr) {
-        KILN_RETURN_IF_ERROR(
-            merge_pair(*la, *lb, module, a.lora_alpha, a.use_rslora, row0, out, d));
+        KILN_ASSIGN_OR_RETURN(LoraPair pair,
+                              read_pair(*la, *lb, module, a.lora_alpha, a.use_rslora, d->in, out));
+        if (apart != nullptr) {
+          (*apart)[static_cast<size_t>(l)][static_cast<size_t>(site)] = std::move(pair);
+        } else {
+          merge_pair(pair, row0, d);
+        }
         used.insert(la->name);
         used.insert(lb->name);
       }

@@ -67,6 +67,29 @@ Result<std::string> adapted_config_json(const std::string& base_json, const Mode
   return std::string(buffer.GetString(), buffer.GetSize());
 }
 
+// Everything but the linear matrices and embedding tables: what an adapter kept apart from its
+// base needs of its own.
+EncoderWeights small_parts(const EncoderWeights& w) {
+  EncoderWeights s;
+  s.embedding_norm = w.embedding_norm;
+  s.num_parameters = w.num_parameters;
+  for (const auto& l : w.layers) {
+    LayerWeights c;
+    for (auto [from, to] : {std::pair{&l.qkv, &c.qkv},
+                            {&l.attn_out, &c.attn_out},
+                            {&l.ffn_in, &c.ffn_in},
+                            {&l.ffn_out, &c.ffn_out}}) {
+      to->bias = from->bias;
+      to->out = from->out;
+      to->in = from->in;
+    }
+    c.attn_norm = l.attn_norm;
+    c.ffn_norm = l.ffn_norm;
+    s.layers.push_back(std::move(c));
+  }
+  return s;
+}
+
 Status check_same_encoder(const ModelConfig& a, const ModelConfig& b, const std::string& what) {
   if (a.model_type != b.model_type || a.hidden_size != b.hidden_size ||
       a.num_layers != b.num_layers || a.num_heads != b.num_heads ||
@@ -78,7 +101,8 @@ Status check_same_encoder(const ModelConfig& a, const ModelConfig& b, const std:
   return ok_status();
 }
 
-Result<ModelDir> read_adapter_dir(const std::string& dir, const std::string& base_override) {
+Result<ModelDir> read_adapter_dir(const std::string& dir, const std::string& base_override,
+                                  bool keep_apart) {
   ModelDir m;
   m.dir = dir;
   KILN_ASSIGN_OR_RETURN(auto adapter_text, core::read_file(dir + "/adapter_config.json"));
@@ -118,13 +142,17 @@ Result<ModelDir> read_adapter_dir(const std::string& dir, const std::string& bas
   auto weights = load_weights(base_file, encoder_only);
   if (!weights.ok()) return weights.status().with_context(m.base_dir + "/model.safetensors");
   m.weights = std::move(weights).value();
-  Status merged = merge_adapter(adapter_file, *adapter, m.config, base_file, &m.weights);
+  if (keep_apart) m.adapted = small_parts(m.weights);
+  Status merged =
+      merge_adapter(adapter_file, *adapter, m.config, base_file,
+                    keep_apart ? &*m.adapted : &m.weights, keep_apart ? &m.lora : nullptr);
   if (!merged.ok()) return merged.with_context(dir + "/adapter_model.safetensors");
+  const int64_t head_rows = keep_apart ? m.adapted->head.out.out : m.weights.head.out.out;
   if (own_config && source.task == m.config.task) {
     m.config_json = std::move(source_json);
   } else {
-    KILN_ASSIGN_OR_RETURN(m.config_json, adapted_config_json(source_json, source, m.config.task,
-                                                             m.weights.head.out.out));
+    KILN_ASSIGN_OR_RETURN(m.config_json,
+                          adapted_config_json(source_json, source, m.config.task, head_rows));
     KILN_ASSIGN_OR_RETURN(m.config, parse_config(m.config_json));
   }
   if (m.config.task == Task::kEmbed) {
@@ -135,8 +163,9 @@ Result<ModelDir> read_adapter_dir(const std::string& dir, const std::string& bas
 
 }  // namespace
 
-Result<ModelDir> read_model_dir(const std::string& dir, const std::string& base_override) {
-  if (is_adapter_dir(dir)) return read_adapter_dir(dir, base_override);
+Result<ModelDir> read_model_dir(const std::string& dir, const std::string& base_override,
+                                bool keep_apart) {
+  if (is_adapter_dir(dir)) return read_adapter_dir(dir, base_override, keep_apart);
   ModelDir m;
   m.dir = m.base_dir = m.tokenizer_dir = dir;
   KILN_ASSIGN_OR_RETURN(m.config_json, core::read_file(dir + "/config.json"));

@@ -22,6 +22,11 @@ struct ModelDir {
   PoolingConfig pooling;
   EncoderWeights weights;
   std::optional<AdapterConfig> adapter;
+  /// Kept apart (read_model_dir's `keep_apart`): `weights` are the base's as they are,
+  /// `adapted` the adapter's small parts (norms, biases with any the adapter trained, the
+  /// head; no matrices or tables) and `lora` its updates.
+  LoraModules lora;
+  std::optional<EncoderWeights> adapted;
 };
 
 /// Reads `dir`. For an adapter directory the base is `base_override` when not empty, else
@@ -29,6 +34,8 @@ struct ModelDir {
 /// the adapter's directory). The adapted model's config is the adapter's own config.json when
 /// it has one (its dimensions must equal the base's), else the base's with the adapter's task
 /// (labels LABEL_0.. sized by the head). Pooling files apply only to embedding models.
-Result<ModelDir> read_model_dir(const std::string& dir, const std::string& base_override = "");
+/// With `keep_apart`, an adapter is not merged (see ModelDir::lora).
+Result<ModelDir> read_model_dir(const std::string& dir, const std::string& base_override = "",
+                                bool keep_apart = false);
 
 }  // namespace kiln::model

@@ -1,7 +1,11 @@
 #include "kiln/engine.h"
 
 #include <algorithm>
+#include <filesystem>
+#include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <new>
 
 #include "backend/device.h"
@@ -30,6 +34,20 @@ void TokenBatch::add(const std::vector<int32_t>& seq_ids,
 }
 
 namespace {
+
+// Base executors shared by the adapters kept apart from them, while any of those lives.
+Result<std::shared_ptr<const backend::EncoderExecutor>> shared_base_executor(
+    const std::string& key,
+    const std::function<Result<std::unique_ptr<backend::EncoderExecutor>>()>& compile) {
+  static std::mutex mu;
+  static std::map<std::string, std::weak_ptr<const backend::EncoderExecutor>> cache;
+  std::lock_guard lock(mu);
+  if (auto alive = cache[key].lock()) return alive;
+  KILN_ASSIGN_OR_RETURN(auto compiled, compile());
+  std::shared_ptr<const backend::EncoderExecutor> shared(std::move(compiled));
+  cache[key] = shared;
+  return shared;
+}
 
 class EngineImpl final : public Engine {
  public:
@@ -169,8 +187,8 @@ class EngineImpl final : public Engine {
     if (core::file_exists(path)) {
       return invalid_argument(path + " is neither a model directory nor a kiln plan");
     }
-    // A checkpoint, or a LoRA adapter merged into its base here.
-    auto dir = model::read_model_dir(path, options.base_model);
+    // A checkpoint, or a LoRA adapter merged into its base here (or kept apart).
+    auto dir = model::read_model_dir(path, options.base_model, options.share_base);
     if (!dir.ok()) return dir.status();
     config_ = dir->config;
     if (core::file_exists(dir->tokenizer_dir + "/tokenizer.json") ||
@@ -178,12 +196,49 @@ class EngineImpl final : public Engine {
       KILN_ASSIGN_OR_RETURN(tokenizer_, Tokenizer::from_model_dir(dir->tokenizer_dir));
     }
     info_.pooling = dir->pooling;
+    backend::ExecutorOptions eo;
+    eo.precision = options.precision;
+    if (dir->adapted.has_value()) {  // kept apart: this engine compiles only its small parts
+      model::EncoderWeights adapted = std::move(*dir->adapted);
+      info_.num_parameters = adapted.num_parameters;
+      head_ = std::move(adapted.head);
+      KILN_RETURN_IF_ERROR(share_base(*device, &*dir, &eo));
+      return compile(*device, std::move(adapted), std::move(eo));
+    }
     model::EncoderWeights weights = std::move(dir->weights);
     info_.num_parameters = weights.num_parameters;
     head_ = std::move(weights.head);  // heads run on the host; the device takes the rest
-    backend::ExecutorOptions eo;
-    eo.precision = options.precision;
     return compile(*device, std::move(weights), std::move(eo));
+  }
+
+  // An adapter kept apart: the base's executor comes from the process-wide cache (compiled by
+  // the first adapter of that base), its packed weights and tables are used in place, and only
+  // the biases, norms and LoRA factors are this engine's.
+  Status share_base(const backend::Device& device, model::ModelDir* dir,
+                    backend::ExecutorOptions* eo) {
+    model::ModelConfig base_config = config_;
+    base_config.task = Task::kEmbed;
+    backend::ExecutorOptions base_eo = *eo;
+    base_eo.num_threads = options_.num_threads;
+    std::error_code ec;
+    const std::string base_path = std::filesystem::weakly_canonical(dir->base_dir, ec).string();
+    const std::string key = (ec ? dir->base_dir : base_path) + "|" + options_.device + "|" +
+                            std::string(precision_name(options_.precision)) + "|" +
+                            std::to_string(options_.num_threads);
+    KILN_ASSIGN_OR_RETURN(
+        base_,
+        shared_base_executor(key, [&]() -> Result<std::unique_ptr<backend::EncoderExecutor>> {
+          return device.compile(base_config, std::move(dir->weights), base_eo);
+        }));
+    std::shared_ptr<backend::PrebuiltWeights> pre = base_->share();
+    if (pre == nullptr) {
+      return unimplemented("device " + options_.device +
+                           " cannot share a base's weights between adapters; merge the adapter");
+    }
+    pre->owner = base_;
+    eo->prebuilt = std::move(pre);
+    eo->lora = std::make_shared<const model::LoraModules>(std::move(dir->lora));
+    return ok_status();
   }
 
   // A plan: its precision and quantization replace options_.precision; the device uses its
@@ -265,6 +320,7 @@ class EngineImpl final : public Engine {
   ModelInfo info_;
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<backend::EncoderExecutor> executor_;
+  std::shared_ptr<const backend::EncoderExecutor> base_;  // a shared base (share_base)
 };
 
 }  // namespace

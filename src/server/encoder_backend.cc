@@ -2,6 +2,8 @@
 // server, or token ids). Execution is in encoder_instance.cc.
 #include "server/encoder_backend.h"
 
+#include <malloc.h>
+
 #include <charconv>
 #include <cstdio>
 #include <cstring>
@@ -191,7 +193,19 @@ Result<std::unique_ptr<ModelBackend>> create_encoder_backend(const BackendContex
     const std::string& v = context.version_path;
     options.base_model = v.substr(0, v.find_last_of('/') + 1) + options.base_model;
   }
+  // share_base: a LoRA adapter kept apart from its base, whose weights the repository's other
+  // adapters of that base share (FP32, CPU).
+  const std::string share = config_parameter(*config, "share_base", "false");
+  if (share != "true" && share != "false") {
+    return invalid_argument("parameter share_base '" + share + "': expected true or false");
+  }
+  options.share_base = share == "true";
   auto loaded = Engine::load(dir, options);
+#ifdef __GLIBC__
+  // Loading converts and packs weights through large temporary buffers; hand the freed memory
+  // back to the system instead of keeping it in malloc's arenas for the server's lifetime.
+  malloc_trim(0);
+#endif
   if (!loaded.ok()) return loaded.status().with_context("model '" + context.model_name + "'");
   std::shared_ptr<const Engine> engine(std::move(loaded).value());
   if (config->input().empty() && config->output().empty() && config->max_batch_size() == 0) {

@@ -138,5 +138,41 @@ TEST(AdapterTest, AnAdapterForAnotherHeadIsRefused) {
   EXPECT_NE(e.status().message().find("qa_outputs"), std::string::npos) << e.status().to_string();
 }
 
+// Adapters kept apart from their base (share_base) run like the merged load: every fixture, and
+// two adapters of one base at once (they share its packed weights).
+TEST(AdapterTest, KeptApartEqualsMerged) {
+  std::vector<std::unique_ptr<Engine>> apart;  // alive together: the tiny/bert base is shared
+  for (const char* name :
+       {"lora_bert_qa", "lora_bert_seq_cls", "lora_distilbert_token_cls", "lora_roberta_embed"}) {
+    SCOPED_TRACE(name);
+    EngineOptions options;
+    options.share_base = true;
+    auto kept = Engine::load(fixture(std::string("adapters/") + name), options);
+    auto merged = Engine::load(fixture(std::string("adapters/") + name), {});
+    ASSERT_TRUE(kept.ok()) << kept.status().to_string();
+    ASSERT_TRUE(merged.ok());
+    TokenBatch b;
+    b.add({2, 17, 99, 3, 41, 3, 77, 5}, {});
+    b.add({2, 400, 3}, {});
+    const RunOptions what{.hidden_states = true, .head = (*merged)->info().task != Task::kEmbed};
+    RunOutputs a, c;
+    ASSERT_TRUE((*kept)->run(b, what, &a).ok());
+    ASSERT_TRUE((*merged)->run(b, what, &c).ok());
+    EXPECT_LT(rel_error(a.hidden_states, c.hidden_states), 1e-5);
+    EXPECT_LT(rel_error(a.logits, c.logits), 1e-5);
+    apart.push_back(std::move(kept).value());
+  }
+}
+
+TEST(AdapterTest, KeptApartNeedsFp32) {
+  EngineOptions options;
+  options.share_base = true;
+  options.precision = Precision::kBF16;
+  auto e = Engine::load(fixture("adapters/lora_bert_qa"), options);
+  ASSERT_FALSE(e.ok());
+  EXPECT_EQ(e.status().code(), StatusCode::kUnimplemented);
+  EXPECT_NE(e.status().message().find("FP32"), std::string::npos) << e.status().to_string();
+}
+
 }  // namespace
 }  // namespace kiln::testing

@@ -16,6 +16,7 @@ struct EngineFlags {
   std::string precision = "fp32";
   int threads = 0;
   std::string base;
+  bool share_base = false;
 
   void add_to(CLI::App* cmd) {
     cmd->add_option("--device", device, "Device to run on")->capture_default_str();
@@ -26,6 +27,9 @@ struct EngineFlags {
     cmd->add_option("--base", base,
                     "Base model directory of a LoRA adapter (default: the one its "
                     "adapter_config.json names)");
+    cmd->add_flag("--share-base", share_base,
+                  "Keep a LoRA adapter apart from its base (updates next to the linears, FP32) "
+                  "instead of merging it");
   }
 
   /// Parsed options, or false after printing an error.
@@ -33,6 +37,7 @@ struct EngineFlags {
     out->device = device;
     out->num_threads = threads;
     out->base_model = base;
+    out->share_base = share_base;
     if (!parse_precision(precision, &out->precision)) {
       std::fprintf(stderr, "error: unknown precision \"%s\" (fp32, bf16, int8)\n",
                    precision.c_str());

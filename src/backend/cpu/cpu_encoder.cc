@@ -47,6 +47,59 @@ std::string precision_detail(const LinearSpec& s) {
   return out + ")";
 }
 
+// y[r, col0 + o] += sum_k (x[r] . A[k]) B[o, k] for every row r: a LoRA update of a linear's
+// output (y's rows are `ld` floats apart). The rank is small (4-64): plain loops.
+void add_lora(const float* x, int64_t rows, const model::LoraPair& p, float* y, int64_t ld,
+              int64_t col0) {
+  if (p.rank == 0) return;
+#pragma omp parallel
+  {
+    std::vector<float> t(static_cast<size_t>(p.rank));
+#pragma omp for
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* xr = x + r * p.in;
+      for (int64_t k = 0; k < p.rank; ++k) {
+        const float* a = p.a.data() + k * p.in;
+        float d = 0;
+        for (int64_t j = 0; j < p.in; ++j) d += xr[j] * a[j];
+        t[static_cast<size_t>(k)] = d;
+      }
+      float* yr = y + r * ld + col0;
+      for (int64_t o = 0; o < p.out; ++o) {
+        const float* b = p.b.data() + o * p.rank;
+        float d = 0;
+        for (int64_t k = 0; k < p.rank; ++k) d += t[static_cast<size_t>(k)] * b[k];
+        yr[o] += d;
+      }
+    }
+  }
+}
+
+// The FFN activation, applied in place after a LoRA update of its pre-activation.
+void activate(Epilogue act, float* v, int64_t n) {
+  if (act == Epilogue::kNone) return;
+#pragma omp parallel for
+  for (int64_t i = 0; i < n; ++i) {
+    const float x = v[i];
+    switch (act) {
+      case Epilogue::kGeluErf:
+        v[i] = 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f));
+        break;
+      case Epilogue::kGeluTanh:
+        v[i] = 0.5f * x * (1.0f + std::tanh(0.79788456080286536f * (x + 0.044715f * x * x * x)));
+        break;
+      case Epilogue::kRelu:
+        v[i] = x > 0 ? x : 0.0f;
+        break;
+      case Epilogue::kTanh:
+        v[i] = std::tanh(x);
+        break;
+      case Epilogue::kNone:
+        break;
+    }
+  }
+}
+
 template <typename T>
 T* grow(std::vector<T>& v, int64_t n) {
   if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
@@ -78,6 +131,23 @@ Result<std::unique_ptr<CpuEncoder>> CpuEncoder::create(const model::ModelConfig&
                   config.position_offset,
                   static_cast<float>(config.layer_norm_eps)};
   KILN_ASSIGN_OR_RETURN(auto specs, layer_specs(config, options));
+  enc->lora_ = options.lora;
+  if (enc->lora_ != nullptr) {
+    if (enc->lora_->size() != specs.size()) {
+      return invalid_argument("LoRA updates for " + std::to_string(enc->lora_->size()) +
+                              " layers; the model has " + std::to_string(specs.size()));
+    }
+    for (auto& sp : specs) {
+      for (const auto& ls : sp.linears) {
+        if (ls.precision != Precision::kF32 || sp.formats.attention_bf16 || sp.formats.ctx_bf16 ||
+            sp.formats.mid_bf16 || sp.formats.mid_int8) {
+          return unimplemented(
+              "cpu: an adapter kept apart from its base runs FP32 layers only (precision fp32); "
+              "merge the adapter (or build a plan) for bf16 or int8");
+        }
+      }
+    }
+  }
   if (specs.size() != weights.layers.size()) {
     return invalid_argument("model config has " + std::to_string(specs.size()) +
                             " layers, the weights " + std::to_string(weights.layers.size()));
@@ -91,8 +161,13 @@ Result<std::unique_ptr<CpuEncoder>> CpuEncoder::create(const model::ModelConfig&
       return pk != nullptr ? &pk[static_cast<int>(s)] : nullptr;
     };
     Layer l;
-    const auto& ls = specs[i].linears;
+    auto& ls = specs[i].linears;
     using quant::LinearSite;
+    if (enc->lora_ != nullptr) {  // the activation waits for the update of its input
+      auto& ffn_in = ls[static_cast<size_t>(LinearSite::kFfnIn)];
+      l.ffn_activation = ffn_in.epilogue;
+      ffn_in.epilogue = Epilogue::kNone;
+    }
     auto at = [](LinearSite s) { return static_cast<size_t>(s); };
     KILN_ASSIGN_OR_RETURN(l.qkv, pack(lw.qkv, ls[at(LinearSite::kQkv)], site(LinearSite::kQkv)));
     KILN_ASSIGN_OR_RETURN(
@@ -207,6 +282,13 @@ Status CpuEncoder::forward(const EncoderInputs& in, float* hidden,
 
     observe(i, LinearSite::kQkv, x, h);
     if (!(status = p.time("qkv", [&] { return l.qkv->run(qkv_in, t, qkv_out); })).ok()) break;
+    const auto* lora = lora_ != nullptr ? &(*lora_)[i] : nullptr;
+    if (lora != nullptr) {
+      p.time("lora", [&] {
+        for (int m = 0; m < 3; ++m)
+          add_lora(x, t, (*lora)[static_cast<size_t>(m)], qkv, 3 * h, m * h);
+      });
+    }
     p.time("attention", [&] {
       if (f.attention_bf16) {
         attention_bf16(qkvb, in.cu_seqlens, in.num_sequences, shape, ctxb);
@@ -217,6 +299,7 @@ Status CpuEncoder::forward(const EncoderInputs& in, float* hidden,
     // x += ctx Wo + bo
     observe(i, LinearSite::kAttnOut, ctx, h);
     if (!(status = p.time("attn_out", [&] { return l.attn_out->run(ctx_io, t, x); })).ok()) break;
+    if (lora != nullptr) p.time("lora", [&] { add_lora(ctx, t, (*lora)[3], x, h, 0); });
     p.time("layer_norm", [&] {
       layer_norm(x, l.attn_norm.gamma.data(), l.attn_norm.beta.data(), t, h, eps, xb_for(i, true));
     });
@@ -232,8 +315,15 @@ Status CpuEncoder::forward(const EncoderInputs& in, float* hidden,
       if (!(status = p.time("ffn_in", [&] { return l.ffn_in->run(ffn_in, t, mid_io); })).ok()) {
         break;
       }
+      if (lora != nullptr) {
+        p.time("lora", [&] {
+          add_lora(x, t, (*lora)[4], mid, inter, 0);
+          activate(l.ffn_activation, mid, t * inter);
+        });
+      }
       observe(i, LinearSite::kFfnOut, mid, inter);
       if (!(status = p.time("ffn_out", [&] { return l.ffn_out->run(mid_io, t, x); })).ok()) break;
+      if (lora != nullptr) p.time("lora", [&] { add_lora(mid, t, (*lora)[5], x, h, 0); });
     }
     p.time("layer_norm", [&] {
       layer_norm(x, l.ffn_norm.gamma.data(), l.ffn_norm.beta.data(), t, h, eps,
@@ -242,6 +332,15 @@ Status CpuEncoder::forward(const EncoderInputs& in, float* hidden,
   }
   release_workspace(std::move(ws));
   return status;
+}
+
+std::shared_ptr<PrebuiltWeights> CpuEncoder::share() const {
+  auto p = std::make_shared<PrebuiltWeights>();
+  p->word_embeddings = tables_.word;
+  p->position_embeddings = tables_.position;
+  p->type_embeddings = tables_.token_type;
+  p->linears = packed_linears();
+  return p;
 }
 
 PackedLinears CpuEncoder::packed_linears() const {

@@ -28,12 +28,14 @@ class CpuEncoder final : public EncoderExecutor {
   Status run_observed(const EncoderInputs& inputs, float* hidden,
                       const LinearObserver& observer) const override;
   PackedLinears packed_linears() const override;
+  std::shared_ptr<PrebuiltWeights> share() const override;
   std::vector<LayerReport> describe() const override;
   std::vector<std::string> profile_report() const override { return profile_.report(); }
 
  private:
   struct Layer {
     std::unique_ptr<Linear> qkv, attn_out, ffn_in, ffn_out;
+    Epilogue ffn_activation = Epilogue::kNone;  // applied after the LoRA update (lora_ only)
     model::NormWeights attn_norm, ffn_norm;
     LayerFormats formats;  // precisions and the formats of the activations between the linears
   };
@@ -55,6 +57,7 @@ class CpuEncoder final : public EncoderExecutor {
   model::EncoderWeights embeddings_;  // embedding tables and norm only
   EmbeddingTables tables_;            // into embeddings_ or a plan's mapping (options_.prebuilt)
   std::vector<Layer> layers_;
+  std::shared_ptr<const model::LoraModules> lora_;  // updates next to the linears, or null
   mutable std::mutex ws_mu_;
   mutable std::vector<std::unique_ptr<Workspace>> free_workspaces_;
 };
