@@ -17,9 +17,11 @@ build: setup
 run: build
 	@$(KILN) inspect $(MODEL)
 	@echo ""
-	@echo "kiln serve: model repository ./model_repository (all-MiniLM-L6-v2, identity)"
-	@echo "  HTTP  localhost:8000   gRPC  localhost:8001   metrics  localhost:8002/metrics"
-	@echo "Try, from another shell:"
+	@echo "kiln serve: model repository ./model_repository (all-MiniLM-L6-v2 embeddings; qa, ner,"
+	@echo "  classify: our LoRA adapters on MiniLM, sharing its weights; search: 296 SQuAD paragraphs;"
+	@echo "  identity)   HTTP localhost:8000   gRPC localhost:8001   metrics localhost:8002/metrics"
+	@echo "Open http://localhost:8000/ for the playground. Try, from another shell:"
+	@echo "  curl -s localhost:8000/v2/models/qa/infer -d '{\"inputs\":[{\"name\":\"question\",\"datatype\":\"BYTES\",\"shape\":[1,1],\"data\":[\"Who built it?\"]},{\"name\":\"context\",\"datatype\":\"BYTES\",\"shape\":[1,1],\"data\":[\"The kiln was built by a small team in 2026.\"]}]}'"
 	@echo "  curl -s localhost:8000/v2/models/all-MiniLM-L6-v2"
 	@echo "  curl -s localhost:8000/v2/models/all-MiniLM-L6-v2/infer -d '{\"inputs\":[{\"name\":\"TEXT\",\"datatype\":\"BYTES\",\"shape\":[2,1],\"data\":[\"kiln serves BERT models.\",\"A fast server for encoders.\"]}]}'"
 	@echo "  .venv/bin/python examples/embed_client.py        (tritonclient, gRPC)"
