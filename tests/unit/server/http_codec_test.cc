@@ -559,7 +559,12 @@ TEST(HttpRoutes, MatchesTritonPaths) {
                         "/v2/models/bert/generate", "/v2/repository/repo1/index"}) {
     EXPECT_EQ(kind(p), K::kUnsupported) << p;
   }
-  for (const char* p : {"/", "/v1/models/x", "/v2/", "/v2/models", "/v2/models/x/y",
+  // The front page is the playground; /metrics is the Prometheus text (also on the metrics port).
+  EXPECT_EQ(kind("/"), K::kPlayground);
+  EXPECT_EQ(kind("/playground"), K::kPlayground);
+  EXPECT_EQ(kind("/metrics"), K::kMetrics);
+  EXPECT_EQ(route_method(K::kPlayground), "GET");
+  for (const char* p : {"/playground/x", "/v1/models/x", "/v2/", "/v2/models", "/v2/models/x/y",
                         "/v2/health/alive", "/v2/models/x/versions", "/v2/systemsharedmemory/x"}) {
     EXPECT_EQ(match_route(p).status().code(), StatusCode::kNotFound) << p;
   }
