@@ -21,6 +21,10 @@ for short in minilm bge-small; do
     "$PY" recipes/pack_base.py unpack ".devcarry/base/$short" "var/models/$dir"
   fi
 done
+if [ "${RUN_TESTS:-0}" = 1 ]; then  # the CUDA engine's tests (fixtures under the compiled path)
+  [ -e /work/main ] || { mkdir -p /work && ln -s "$PWD" /work/main; }
+  /tmp/kpkg/bin/cuda_encoder_test 2>&1 | tail -3 | tee -a "$OUT/h100_selection.log"
+fi
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm --format=csv,noheader | tee -a "$OUT/h100_selection.log"
 for a in "$@"; do
   for p in fp16 bf16; do
