@@ -9,7 +9,8 @@ window's mean). The Pareto front (F1 against latency) is drawn as a PNG.
     .venv/bin/python bench/apps/model_selection.py [--questions 2000 | --questions 0 (all)]
                                                    [--h100 var/model_selection_h100.json]
 
---h100 adds the H100 columns from bench/apps/h100_selection.sh's output, when given.
+--h100 adds the H100 table from bench/apps/h100_selection.sh's results (a JSON object
+{"ADAPTER/fp16": {"p50_ms_b1": ..., "seq_per_s_b32": ...}, ...}), when given.
 """
 import argparse
 import datetime
@@ -104,6 +105,25 @@ def pareto(points):
     return front
 
 
+def h100_section(h100, bf16_rows):
+    """The H100 table from bench/apps/h100_selection.sh's results ({"model/precision": ...})."""
+    lines = ["## On the H100", "",
+             "kiln's CUDA backend (FP16 and BF16 weights, the adapter merged at load; "
+             "`bash bench/apps/h100_selection.sh ADAPTER...` on an H100 80GB HBM3, sequences of "
+             "192 tokens; its numbers were collected into the --h100 JSON). The BF16 F1 is the "
+             "CPU BF16 plan's above (same weights, same rounding of the weights).", "",
+             "| model | precision | SQuAD F1 (BF16, CPU) | p50 ms (b1) | seq/s (b32) |",
+             "| --- | --- | --- | --- | --- |"]
+    for _, name in MODELS:
+        for p in ("fp16", "bf16"):
+            h = h100.get(f"{name}/{p}")
+            if h:
+                f1 = bf16_rows[name]["f1"] if name in bf16_rows else float("nan")
+                lines.append(f"| {name} | {p} | {f1:.2f} | {h['p50_ms_b1']:.3f} | "
+                             f"{h['seq_per_s_b32']:.0f} |")
+    return lines + [""]
+
+
 def cpu_name():
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):
@@ -130,8 +150,7 @@ def main():
             key = (name, variant)
             rows.append({"model": name, "title": title, "variant": variant,
                          "f1": scores[key]["f1"], "em": scores[key]["exact_match"],
-                         "mb": plans[key].stat().st_size / 2**20, **speeds[key],
-                         "h100": h100.get(f"{name}/{variant}")})
+                         "mb": plans[key].stat().st_size / 2**20, **speeds[key]})
     front = set(pareto([(r["f1"], r["p50_ms_b1"]) for r in rows]))
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip()
@@ -157,15 +176,12 @@ def main():
         "the 6-layer student distilled from the teacher's start/end distributions plus labels, "
         "and the same student trained on labels alone.",
         "",
-        "| model | variant | SQuAD F1 | EM | plan MB | p50 ms (b1) | seq/s (b32) |"
-        + (" H100 p50 ms (b1) | H100 seq/s (b32) |" if h100 else "") + " Pareto |",
-        "| --- | --- | --- | --- | --- | --- | --- |" + (" --- | --- |" if h100 else "") + " --- |",
+        "| model | variant | SQuAD F1 | EM | plan MB | p50 ms (b1) | seq/s (b32) | Pareto |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for i, r in enumerate(rows):
-        h = r["h100"]
-        cols = (f" {h['p50_ms_b1']:.3f} | {h['seq_per_s_b32']:.0f} |" if h else " | |") if h100 else ""
         lines.append(f"| {r['model']} | {r['variant']} | {r['f1']:.2f} | {r['em']:.2f} | "
-                     f"{r['mb']:.1f} | {r['p50_ms_b1']:.2f} | {r['seq_per_s_b32']:.0f} |{cols} "
+                     f"{r['mb']:.1f} | {r['p50_ms_b1']:.2f} | {r['seq_per_s_b32']:.0f} | "
                      f"{'yes' if i in front else ''} |")
     best = max(rows, key=lambda r: r["f1"])
     fastest = min((rows[i] for i in front), key=lambda r: r["p50_ms_b1"])
@@ -178,7 +194,10 @@ def main():
               "targets add at the same size and speed; note that the two students' training step "
               "counts differ (see their model cards).",
               "", "![F1 against latency](model_selection.png)", ""]
+    if h100:
+        lines += h100_section(h100, {r["model"]: r for r in rows if r["variant"] == "bf16"})
     Path(args.out).write_text("\n".join(lines))
+    (ROOT / "var" / "model_selection_rows.json").write_text(json.dumps(rows, indent=1))
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
