@@ -3,9 +3,10 @@
 #include "server/encoder_backend.h"
 
 #include <malloc.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include <charconv>
-#include <cstdio>
 #include <cstring>
 #include <thread>
 
@@ -45,22 +46,14 @@ void add_output(inference::ModelConfig* c, const char* name, std::initializer_li
   for (int64_t d : dims) out->add_dims(d);
 }
 
-// A JSON string's contents: quotes, backslashes and control characters escaped.
-std::string json_escape(const std::string& s) {
-  std::string out;
-  for (char ch : s) {
-    if (ch == '"' || ch == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (static_cast<unsigned char>(ch) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", ch);
-      out += buf;
-    } else {
-      out += ch;
-    }
-  }
-  return out;
+// The label names as a JSON array of strings.
+std::string labels_json(const std::vector<std::string>& labels) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  w.StartArray();
+  for (const auto& l : labels) w.String(l.c_str(), static_cast<rapidjson::SizeType>(l.size()));
+  w.EndArray();
+  return std::string(buffer.GetString(), buffer.GetSize());
 }
 
 void auto_complete(const Engine& engine, int64_t top_k, inference::ModelConfig* c) {
@@ -82,11 +75,7 @@ void auto_complete(const Engine& engine, int64_t top_k, inference::ModelConfig* 
   // The label names of a classifier, for clients that show them (the playground does).
   if ((info.task == Task::kSequenceClassification || info.task == Task::kTokenClassification) &&
       !info.labels.empty() && c->parameters().count("labels") == 0) {
-    std::string names = "[";
-    for (size_t i = 0; i < info.labels.size(); ++i) {
-      names += (i ? ",\"" : "\"") + json_escape(info.labels[i]) + "\"";
-    }
-    (*c->mutable_parameters())["labels"].set_string_value(names + "]");
+    (*c->mutable_parameters())["labels"].set_string_value(labels_json(info.labels));
   }
   if (c->output().empty()) {
     const int64_t h = info.hidden_size;
