@@ -183,21 +183,24 @@ void ModelManager::retire(std::vector<std::shared_ptr<ModelVersion>> old) {
 }
 
 // Unloads retired versions once nobody can reach them (only the reaper holds a reference, so no
-// infer() call is between lookup and enqueue) and their queues are empty.
+// infer() call is between lookup and enqueue) and their queues are empty. A version is taken out
+// of `retiring_` before the lock is dropped to stop it, and the scan starts over afterwards:
+// retire() may append meanwhile, which can reallocate the vector (holding an iterator across the
+// unlock was the crash seen once after an explicit reload).
 void ModelManager::reap_loop() {
   std::unique_lock lock(reap_mu_);
   for (;;) {
-    for (auto it = retiring_.begin(); it != retiring_.end();) {
-      if (it->use_count() == 1 && (*it)->in_flight() == 0) {
-        auto mv = std::move(*it);
-        it = retiring_.erase(it);
-        lock.unlock();
-        mv->stop();
-        mv.reset();
-        lock.lock();
-      } else {
-        ++it;
-      }
+    auto idle = std::find_if(retiring_.begin(), retiring_.end(), [](const auto& mv) {
+      return mv.use_count() == 1 && mv->in_flight() == 0;
+    });
+    if (idle != retiring_.end()) {
+      std::shared_ptr<ModelVersion> mv = std::move(*idle);
+      retiring_.erase(idle);
+      lock.unlock();
+      mv->stop();
+      mv.reset();
+      lock.lock();
+      continue;
     }
     if (stopping_ && retiring_.empty()) return;
     reap_cv_.wait_for(lock, std::chrono::milliseconds(retiring_.empty() ? 1000 : 2));

@@ -2,8 +2,10 @@
 // Prometheus metrics and repository polling, through the public Server API.
 #include <dlfcn.h>
 
+#include <atomic>
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include "core_test_util.h"
 
@@ -76,6 +78,47 @@ TEST(Lifecycle, LoadWithConfigOverride) {
   ASSERT_FALSE(res.ok());
   EXPECT_NE(res.status().message().find("max_batch_size 2"), std::string::npos)
       << res.status().message();
+}
+
+// Reloads and unloads from several threads while requests run: versions retire while the
+// reaper is stopping earlier ones (its bookkeeping once kept an iterator across that unlock).
+TEST(Lifecycle, ConcurrentReloadsAndUnloads) {
+  TempRepo repo;
+  const std::vector<std::string> names = {"a", "b", "c", "d"};
+  for (const auto& n : names) repo.add_model(n, identity_config(n));
+  auto server = explicit_server(repo);
+  ASSERT_NE(server, nullptr);
+  std::atomic<bool> done{false};
+  std::atomic<int> answered{0};
+  std::thread traffic([&] {
+    while (!done) {
+      for (const auto& n : names) {
+        auto r = infer_sync(*server, identity_request(n, 1.0f));
+        if (r.ok()) ++answered;  // unloaded models answer UNAVAILABLE; nothing may crash
+      }
+    }
+  });
+  std::vector<std::thread> control;
+  for (int t = 0; t < 3; ++t) {
+    control.emplace_back([&, t] {
+      for (int i = 0; i < 60; ++i) {
+        const std::string& n = names[static_cast<size_t>((i + t) % names.size())];
+        if ((i + t) % 3 == 2) {
+          (void)server->unload_model(n);
+        } else {
+          EXPECT_TRUE(server->load_model(n, {}).ok());
+        }
+      }
+    });
+  }
+  for (auto& th : control) th.join();
+  done = true;
+  traffic.join();
+  for (const auto& n : names) ASSERT_TRUE(server->load_model(n, {}).ok());
+  auto r = infer_sync(*server, identity_request("a", 2.0f));
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(floats_of(r->outputs[0]), (std::vector<float>{2, 3, 4, 5}));
+  EXPECT_GT(answered.load(), 0);
 }
 
 TEST(Lifecycle, UnloadWaitsForInFlightRequests) {
