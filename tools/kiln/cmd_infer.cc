@@ -10,6 +10,8 @@
 
 #include "commands.h"
 #include "options.h"
+#include "tasks/ner.h"
+#include "tasks/qa.h"
 
 namespace kiln::cli {
 
@@ -22,7 +24,7 @@ struct InferFlags {
   std::string task;
   std::string question;
   int max_dims = 0;
-  int max_answer_tokens = 30;
+  int max_answer_tokens = 15;
   bool similarity = false;
   std::vector<std::string> texts;
   EngineFlags engine;
@@ -168,66 +170,61 @@ int run_ner(const Engine& engine, const InferFlags& f) {
       w.EndObject();
     }
     w.EndArray();
+    // Grouped as kiln serve's `entities` output (aggregation "simple").
+    std::vector<std::string> labels = engine.info().labels;
+    for (auto i = static_cast<int64_t>(labels.size()); i < n; ++i) {
+      labels.push_back(label_name(engine.info(), i));
+    }
+    const std::string entities = tasks::entities_json(
+        tasks::group_entities(*engine.tokenizer(), text, *enc, out.logits.data(), labels));
+    w.Key("entities");
+    w.RawValue(entities.c_str(), entities.size(), rapidjson::kArrayType);
     w.EndObject();
     std::cout << buf.GetString() << "\n";
   }
   return 0;
 }
 
+// The same decoding as kiln serve's question answering (src/tasks/qa.h): windows with the
+// document stride, word-aligned spans, answers merged across windows.
 int run_qa(const Engine& engine, const InferFlags& f) {
   if (f.question.empty()) {
     std::cerr << "error: --task qa needs --question; the texts are the contexts\n";
     return 1;
   }
-  EncodeOptions opts;
-  opts.max_length = static_cast<size_t>(engine.info().max_sequence_length);
-  opts.strategy = TruncationStrategy::kOnlySecond;
+  tasks::QaOptions qa;
+  qa.max_seq_len = std::min<size_t>(384, static_cast<size_t>(engine.info().max_sequence_length));
+  qa.doc_stride = std::min<size_t>(qa.max_seq_len / 2, 128);
+  qa.max_answer_len = static_cast<size_t>(f.max_answer_tokens);
+  if (Status s = tasks::check_qa_options(qa); !s.ok()) return fail(s);
   for (const auto& context : f.texts) {
-    auto enc = engine.tokenizer()->encode_pair(f.question, context, opts);
-    if (!enc.ok()) return fail(enc.status());
+    auto ex = tasks::make_qa_example(*engine.tokenizer(), f.question, context, qa);
+    if (!ex.ok()) return fail(ex.status());
     TokenBatch batch;
-    batch.add(enc->ids, enc->type_ids);
+    for (const auto& feature : ex->features) batch.add(feature.ids, feature.type_ids);
     RunOutputs out;
     if (Status s = engine.run(batch, {.head = true}, &out); !s.ok()) return fail(s);
-    const int64_t len = static_cast<int64_t>(enc->ids.size());
-    std::vector<float> start(len), end(len);
-    for (int64_t t = 0; t < len; ++t) {
-      start[t] = out.logits[2 * t];
-      end[t] = out.logits[2 * t + 1];
+    std::vector<const float*> logits;
+    for (int64_t w = 0; w < batch.num_sequences(); ++w) {
+      logits.push_back(out.logits.data() + batch.cu_seqlens[static_cast<size_t>(w)] * 2);
     }
-    const auto ps = softmax(start.data(), len);
-    const auto pe = softmax(end.data(), len);
-    // Best span inside the context with start <= end and a bounded length.
-    double best = -1;
-    int64_t bs = 0, be = 0;
-    for (int64_t s = 0; s < len; ++s) {
-      if (enc->sequence_ids[s] != 1) continue;
-      for (int64_t e = s; e < std::min(len, s + f.max_answer_tokens); ++e) {
-        if (enc->sequence_ids[e] != 1) break;
-        const double score = static_cast<double>(ps[s]) * pe[e];
-        if (score > best) {
-          best = score;
-          bs = s;
-          be = e;
-        }
-      }
-    }
-    const size_t byte_begin = enc->offsets[bs].first;
-    const size_t byte_end = enc->offsets[be].second;
-    const auto chars = byte_to_char_offsets(context, {{byte_begin, byte_end}});
+    const auto answers = tasks::decode_answers(*ex, logits, qa);
+    const tasks::QaAnswer best = answers.empty() ? tasks::QaAnswer{} : answers.front();
     rapidjson::StringBuffer buf;
     Writer w(buf);
     w.StartObject();
     w.Key("question");
     write_string(w, f.question);
     w.Key("answer");
-    write_string(w, best < 0 ? "" : context.substr(byte_begin, byte_end - byte_begin));
+    write_string(w, best.text);
     w.Key("score");
-    w.Double(std::max(best, 0.0));
+    w.Double(best.score);
     w.Key("start");
-    w.Uint64(chars[0].first);
+    w.Int64(best.start);
     w.Key("end");
-    w.Uint64(chars[0].second);
+    w.Int64(best.end);
+    w.Key("windows");
+    w.Uint64(ex->features.size());
     w.EndObject();
     std::cout << buf.GetString() << "\n";
   }
