@@ -6,7 +6,6 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include <charconv>
 #include <cstring>
 #include <thread>
 
@@ -204,15 +203,8 @@ Result<std::unique_ptr<ModelBackend>> create_encoder_backend(const BackendContex
   KILN_ASSIGN_OR_RETURN(tasks::QaOptions qa, qa_options(*config, max_length));
   auto_complete(*engine, static_cast<int64_t>(qa.top_k), config);
   KILN_RETURN_IF_ERROR(check_declared(*engine, *config));
-  const std::string tokens_text =
-      config_parameter(*config, "max_batch_tokens", std::to_string(kDefaultMaxBatchTokens));
-  int64_t max_tokens = 0;
-  auto [p, ec] =
-      std::from_chars(tokens_text.data(), tokens_text.data() + tokens_text.size(), max_tokens);
-  if (ec != std::errc() || p != tokens_text.data() + tokens_text.size() || max_tokens < 0) {
-    return invalid_argument("parameter max_batch_tokens '" + tokens_text +
-                            "' is not a non-negative integer");
-  }
+  KILN_ASSIGN_OR_RETURN(const int64_t max_tokens,
+                        int_parameter(*config, "max_batch_tokens", kDefaultMaxBatchTokens, 0));
   const std::string padding = config_parameter(*config, "batch_padding", "ragged");
   if (padding != "ragged" && padding != "longest") {
     return invalid_argument("parameter batch_padding '" + padding +

@@ -17,12 +17,6 @@ uint64_t ns_since(Clock::time_point t) {
       std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t).count());
 }
 
-std::vector<uint8_t> float_bytes(const std::vector<float>& v) {
-  std::vector<uint8_t> out(v.size() * sizeof(float));
-  std::memcpy(out.data(), v.data(), out.size());
-  return out;
-}
-
 class EncoderInstance final : public BackendInstance {
  public:
   EncoderInstance(std::shared_ptr<const Engine> engine, bool batching, bool pad_to_longest,
@@ -134,7 +128,7 @@ class EncoderInstance final : public BackendInstance {
     std::vector<float> v(m.begin() + seq_base * cols, m.begin() + (seq_base + rows) * cols);
     std::vector<int64_t> shape =
         batching ? std::vector<int64_t>{rows, cols} : std::vector<int64_t>{cols};
-    return Tensor::owned(name, DataType::kFp32, std::move(shape), float_bytes(v));
+    return Tensor::owned(name, DataType::kFp32, std::move(shape), vector_bytes(v));
   }
 
   // Token-level outputs padded (with zeros) to the longest sequence of this request only.
@@ -158,7 +152,7 @@ class EncoderInstance final : public BackendInstance {
     if (batching) shape.push_back(rows);
     shape.push_back(longest);
     if (!squeeze) shape.push_back(cols);
-    return Tensor::owned(name, DataType::kFp32, std::move(shape), float_bytes(v));
+    return Tensor::owned(name, DataType::kFp32, std::move(shape), vector_bytes(v));
   }
 
   // A sequence classifier's scores and label, as Hugging Face's text-classification pipeline

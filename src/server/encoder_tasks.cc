@@ -1,9 +1,6 @@
 // The applications of the "kiln" backend: question answering (question + context in; answer,
 // score and character offsets out) and named entities (TEXT in; entities out), pre- and
 // post-processed in the request, as Hugging Face's pipelines do them.
-#include <charconv>
-#include <cstring>
-
 #include "server/encoder_backend.h"
 #include "server/model_config.h"
 #include "server/tensor_checks.h"
@@ -14,21 +11,9 @@ namespace {
 
 Result<size_t> size_parameter(const inference::ModelConfig& config, const char* key,
                               size_t fallback) {
-  const std::string text = config_parameter(config, key, std::to_string(fallback));
-  size_t v = 0;
-  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || p != text.data() + text.size()) {
-    return invalid_argument("parameter " + std::string(key) + " '" + text +
-                            "' is not a non-negative integer");
-  }
-  return v;
-}
-
-template <typename T>
-std::vector<uint8_t> raw_bytes(const std::vector<T>& v) {
-  std::vector<uint8_t> out(v.size() * sizeof(T));
-  if (!out.empty()) std::memcpy(out.data(), v.data(), out.size());
-  return out;
+  KILN_ASSIGN_OR_RETURN(const int64_t v,
+                        int_parameter(config, key, static_cast<int64_t>(fallback), 0));
+  return static_cast<size_t>(v);
 }
 
 }  // namespace
@@ -141,14 +126,15 @@ void add_qa_outputs(const PendingRequest& r, const EncoderInputs& in, const RunO
   }
   if (want("score")) {
     response->outputs.push_back(
-        Tensor::owned("score", DataType::kFp32, shape(), raw_bytes(scores)));
+        Tensor::owned("score", DataType::kFp32, shape(), vector_bytes(scores)));
   }
   if (want("start")) {
     response->outputs.push_back(
-        Tensor::owned("start", DataType::kInt64, shape(), raw_bytes(starts)));
+        Tensor::owned("start", DataType::kInt64, shape(), vector_bytes(starts)));
   }
   if (want("end")) {
-    response->outputs.push_back(Tensor::owned("end", DataType::kInt64, shape(), raw_bytes(ends)));
+    response->outputs.push_back(
+        Tensor::owned("end", DataType::kInt64, shape(), vector_bytes(ends)));
   }
 }
 

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <set>
 
 namespace kiln::server {
@@ -151,6 +152,21 @@ std::string config_parameter(const inference::ModelConfig& config, std::string_v
   auto it = config.parameters().find(std::string(key));
   if (it == config.parameters().end()) return std::string(fallback);
   return it->second.string_value();
+}
+
+Result<int64_t> int_parameter(const inference::ModelConfig& config, std::string_view key,
+                              int64_t fallback, int64_t lo, int64_t hi) {
+  const std::string text = config_parameter(config, key, std::to_string(fallback));
+  int64_t v = 0;
+  const auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || p != text.data() + text.size() || v < lo || v > hi) {
+    const std::string range =
+        hi == std::numeric_limits<int64_t>::max()
+            ? "an integer >= " + std::to_string(lo)
+            : "an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+    return invalid_argument("parameter " + std::string(key) + " '" + text + "' is not " + range);
+  }
+  return v;
 }
 
 }  // namespace kiln::server

@@ -2,6 +2,8 @@
 // rejection of the fields kiln does not support, and JSON conversion in Triton's style.
 #pragma once
 
+#include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
 
@@ -31,5 +33,11 @@ std::string model_config_to_json(const google::protobuf::Message& config);
 /// A string-valued entry of `parameters`, or `fallback` when absent.
 std::string config_parameter(const inference::ModelConfig& config, std::string_view key,
                              std::string_view fallback);
+
+/// An integer entry of `parameters` in [lo, hi], or `fallback` when absent; anything else is
+/// InvalidArgument naming the parameter and its value.
+Result<int64_t> int_parameter(const inference::ModelConfig& config, std::string_view key,
+                              int64_t fallback, int64_t lo,
+                              int64_t hi = std::numeric_limits<int64_t>::max());
 
 }  // namespace kiln::server

@@ -6,8 +6,6 @@
 // k is the request parameter top_k (default: parameter top_k, 10). The collection starts with
 // the version folder's documents file (parameter documents, default documents.txt: one per
 // line; .jsonl: {"text": ...} per line), if present.
-#include <charconv>
-#include <cstring>
 #include <fstream>
 #include <mutex>
 #include <shared_mutex>
@@ -56,19 +54,6 @@ struct SearchInputs {
   std::vector<std::string> texts;
   int64_t top_k = 10;
 };
-
-Result<int64_t> int_parameter(const inference::ModelConfig& c, const char* key, int64_t fallback,
-                              int64_t lo, int64_t hi) {
-  const std::string text = config_parameter(c, key, std::to_string(fallback));
-  int64_t v = 0;
-  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || p != text.data() + text.size() || v < lo || v > hi) {
-    return invalid_argument("parameter " + std::string(key) + " '" + text +
-                            "' must be an integer in [" + std::to_string(lo) + ", " +
-                            std::to_string(hi) + "]");
-  }
-  return v;
-}
 
 // documents.txt: one document per line; .jsonl: {"text": "..."} per line. Empty lines skip.
 Result<std::vector<std::string>> read_documents(const std::string& path) {
@@ -144,16 +129,12 @@ class SearchInstance final : public BackendInstance {
     InferResponse resp;
     resp.model_name = r.request.model_name;
     resp.id = r.request.id;
-    auto bytes = [](const auto& v) {
-      std::vector<uint8_t> b(v.size() * sizeof(v[0]));
-      if (!b.empty()) std::memcpy(b.data(), v.data(), b.size());
-      return b;
-    };
     if (output_requested(r.request, "ids")) {
-      resp.outputs.push_back(Tensor::owned("ids", DataType::kInt64, {n, k}, bytes(all_ids)));
+      resp.outputs.push_back(Tensor::owned("ids", DataType::kInt64, {n, k}, vector_bytes(all_ids)));
     }
     if (output_requested(r.request, "scores")) {
-      resp.outputs.push_back(Tensor::owned("scores", DataType::kFp32, {n, k}, bytes(all_scores)));
+      resp.outputs.push_back(
+          Tensor::owned("scores", DataType::kFp32, {n, k}, vector_bytes(all_scores)));
     }
     if (output_requested(r.request, "documents")) {
       resp.outputs.push_back(
@@ -177,10 +158,8 @@ class SearchInstance final : public BackendInstance {
     InferResponse resp;
     resp.model_name = r.request.model_name;
     resp.id = r.request.id;
-    std::vector<uint8_t> b(ids.size() * 8);
-    std::memcpy(b.data(), ids.data(), b.size());
     resp.outputs.push_back(Tensor::owned("added_ids", DataType::kInt64,
-                                         {static_cast<int64_t>(ids.size())}, std::move(b)));
+                                         {static_cast<int64_t>(ids.size())}, vector_bytes(ids)));
     return resp;
   }
 

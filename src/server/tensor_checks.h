@@ -1,6 +1,7 @@
 // Checks of request tensors against a model configuration, shared by every backend.
 #pragma once
 
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,6 +29,14 @@ Result<std::vector<std::string_view>> split_bytes(const Tensor& tensor);
 
 /// Encodes strings in the BYTES layout (4-byte little-endian length + bytes each).
 std::vector<uint8_t> join_bytes(const std::vector<std::string>& elements);
+
+/// The bytes of a vector of numbers, for Tensor::owned.
+template <typename T>
+std::vector<uint8_t> vector_bytes(const std::vector<T>& v) {
+  std::vector<uint8_t> out(v.size() * sizeof(T));
+  if (!out.empty()) std::memcpy(out.data(), v.data(), out.size());
+  return out;
+}
 
 /// The request's input named `name`, or null.
 const Tensor* find_input(const InferRequest& request, std::string_view name);
