@@ -2,7 +2,7 @@
 # Packs what run_device.sh and run_server_device.sh need into .devcarry/ for a GPU machine that
 # has CUDA 13 and PyTorch but none of kiln's Debian dependencies:
 #   pkg.tar.xz          the CUDA tests, kiln_cuda_bench, server_core_test and the kiln CLI built
-#                       here (build-cuda), Triton's perf_analyzer (from .venv), and every shared
+#                       here (build/release, configured with CUDA), Triton's perf_analyzer (from .venv), and every shared
 #                       library they load beyond glibc and the CUDA toolkit's own
 #   minilm_tokenizer/   MiniLM-L6's tokenizer and sentence-transformers pooling files
 #   sst2_dev.tsv        SST-2 dev sentences (perf_analyzer's input data)
@@ -13,9 +13,9 @@
 # Name .devcarry in the device call's carry list.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-BUILD=${BUILD:-build-cuda}
-ninja -C "$BUILD" -j"${JOBS:-1}" cuda_ops_test cuda_encoder_test kiln_cuda_bench server_core_test \
-  kiln_cli
+BUILD=${BUILD:-build/release}
+cmake --build "$BUILD" -j"${JOBS:-1}" --target cuda_ops_test cuda_encoder_test kiln_cuda_bench \
+  server_core_test kiln_cli
 rm -rf /tmp/pkg && mkdir -p /tmp/pkg/bin /tmp/pkg/lib .devcarry
 bins=("$BUILD"/tests/unit/backend/cuda_ops_test "$BUILD"/tests/unit/backend/cuda_encoder_test
       "$BUILD"/bench/cuda/kiln_cuda_bench "$BUILD"/tests/unit/server/server_core_test

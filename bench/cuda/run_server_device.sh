@@ -25,12 +25,6 @@ rm -rf "$repo" && mkdir -p "$repo/minilm/1"
 # engines are built on the GPU they run on.
 libs "$PKG/bin/kiln" build "$m" -o "$repo/minilm/1/model.plan" --device cuda --precision fp16
 libs "$PKG/bin/kiln" inspect "$repo/minilm/1/model.plan" | head -12
-cat > "$repo/minilm/config.pbtxt" <<CFG
-backend: "kiln"
-max_batch_size: 256
-instance_group [ { count: $INSTANCES kind: KIND_GPU } ]
-dynamic_batching { max_queue_delay_microseconds: 200 }
-CFG
 python3 - "$OUT/sst2.json" <<'PY'
 import json, sys
 rows = open(".devcarry/sst2_dev.tsv", encoding="utf-8").read().splitlines()
@@ -40,25 +34,37 @@ json.dump({"data": data}, open(sys.argv[1], "w"))
 print(f"{len(texts)} SST-2 dev sentences")
 PY
 
-libs "$PKG/bin/kiln" serve --model-repository "$repo" --http-port 18000 --grpc-port 18001 \
-  --metrics-port 18002 > "$OUT/serve.log" 2>&1 &
-server=$!
-for _ in $(seq 120); do
-  curl -sf localhost:18000/v2/health/ready > /dev/null && break
-  sleep 0.5
-done
-curl -s localhost:18000/v2/models/minilm/config | head -c 600; echo
-{
-  for c in $CONCURRENCY; do
-    libs "$PKG/bin/perf_analyzer" -m minilm -u localhost:18001 -i grpc --input-data "$OUT/sst2.json" \
-      --concurrency-range "$c" --measurement-interval 2000 --percentile 99 \
-      --stability-percentage 50 --max-trials 5 2>&1 |
-      grep -E "concurrency|Throughput|p99|Avg request|Server:|Avg latency|Failed"
+# MODES: "dynamic" (dynamic batching, max delay 200 us) and "none" (each request alone), with
+# $INSTANCES KIND_GPU instances each: the dynamic-batching gain at GPU speed.
+for mode in ${MODES:-dynamic none}; do
+  batching=""
+  [ "$mode" = dynamic ] && batching="dynamic_batching { max_queue_delay_microseconds: 200 }"
+  cat > "$repo/minilm/config.pbtxt" <<CFG
+backend: "kiln"
+max_batch_size: 256
+instance_group [ { count: $INSTANCES kind: KIND_GPU } ]
+$batching
+CFG
+  libs "$PKG/bin/kiln" serve --model-repository "$repo" --http-port 18000 --grpc-port 18001 \
+    --metrics-port 18002 > "$OUT/serve_$mode.log" 2>&1 &
+  server=$!
+  for _ in $(seq 120); do
+    curl -sf localhost:18000/v2/health/ready > /dev/null && break
+    sleep 0.5
   done
-} | tee "$OUT/perf_analyzer.txt"
-curl -s localhost:18002/metrics | grep -E "^nv_(inference_(count|exec_count|request_success)|gpu_|energy)" | tee "$OUT/metrics.txt"
-kill -INT $server; wait $server
-tail -3 "$OUT/serve.log"
+  {
+    echo "== mode $mode, $INSTANCES instances"
+    for c in $CONCURRENCY; do
+      timeout "${PA_TIMEOUT:-90}" env LD_LIBRARY_PATH=$PKG/lib:/usr/local/cuda/lib64 "$PKG/bin/perf_analyzer" -m minilm -u localhost:18001 -i grpc --input-data "$OUT/sst2.json" \
+        --concurrency-range "$c" --measurement-interval 2000 --percentile 95 \
+        --stability-percentage 50 --max-trials "${PA_TRIALS:-5}" 2>&1 |
+        grep -E "concurrency|Throughput|p95|Avg request|Server:|Avg latency|Failed"
+    done
+  } | tee "$OUT/perf_analyzer_$mode.txt"
+  curl -s localhost:18002/metrics | grep -E "^nv_(inference_(count|exec_count|request_success)|gpu_|energy)" | tee "$OUT/metrics_$mode.txt"
+  kill -INT $server; wait $server
+  tail -3 "$OUT/serve_$mode.log"
+done
 # The engine alone, same weights: batches of fixed 32-token sequences (SST-2 dev averages ~25
 # tokens with [CLS]/[SEP]).
 libs "$PKG/bin/kiln_cuda_bench" "$m" --label minilm-engine --batches 1,16,64,256 --seq 32 --iters 200 |

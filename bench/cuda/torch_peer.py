@@ -14,6 +14,42 @@ import torch
 from transformers import AutoModel
 
 
+def run_mix(model, a, vocab: int, name_base: str) -> None:
+    """Consecutive batches of the file's lengths (capped at --seq), each padded to its longest
+    with an attention mask; one pass runs them all; seq/s of the median pass."""
+    lens = [min(a.seq, max(1, int(x))) for x in open(a.lengths) if x.strip() and x[0] != "#"]
+    for batch in [int(b) for b in a.batches.split(",")]:
+        g = torch.Generator(device="cuda").manual_seed(23)
+        inputs = []
+        padded = 0
+        for i in range(0, len(lens), batch):
+            part = lens[i:i + batch]
+            longest = max(part)
+            ids = torch.randint(min(1000, vocab - 1), vocab, (len(part), longest), device="cuda",
+                                generator=g)
+            mask = torch.zeros_like(ids)
+            for r, n in enumerate(part):
+                mask[r, :n] = 1
+            padded += longest * len(part)
+            inputs.append((ids, mask))
+        passes = []
+        with torch.inference_mode():
+            for i in range(a.warmup + a.iters):
+                torch.cuda.synchronize()
+                t0 = time.perf_counter()
+                for ids, mask in inputs:
+                    model(input_ids=ids, attention_mask=mask)
+                torch.cuda.synchronize()
+                if i >= a.warmup:
+                    passes.append(time.perf_counter() - t0)
+        med = statistics.median(passes)
+        p90 = sorted(passes)[int(0.9 * (len(passes) - 1))]
+        print(f"RESULT\t{name_base}\t{a.label}\tcuda\t{a.dtype}\tbatch={batch}\tseq=mix\tconc=1\t"
+              f"median_ms={med / len(inputs) * 1e3:.3f}\tp90_ms={p90 / len(inputs) * 1e3:.3f}\t"
+              f"seq_per_s={len(lens) / med:.1f}\ttokens={sum(lens)}\tpadded_tokens={padded}",
+              flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("model")
@@ -23,6 +59,8 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=50)
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--dtype", default="fp16", choices=["fp16", "bf16"])
+    ap.add_argument("--lengths", default="", help="file of token counts: batches of these real "
+                    "lengths padded to each batch's longest (as a padded server does)")
     ap.add_argument("--compile", default="", help="torch.compile mode, e.g. max-autotune "
                     "(the eager model when empty)")
     a = ap.parse_args()
@@ -34,6 +72,9 @@ def main() -> None:
         model = torch.compile(model, mode=a.compile)
         name_base = "torch_compile_" + a.compile.replace("-", "_")
     vocab = model.config.vocab_size
+    if a.lengths:
+        run_mix(model, a, vocab, name_base)
+        return
     for batch in [int(b) for b in a.batches.split(",")]:
         g = torch.Generator(device="cuda").manual_seed(17)
         ids = torch.randint(min(1000, vocab - 1), vocab, (batch, a.seq), device="cuda", generator=g)

@@ -85,6 +85,17 @@ struct ExecutorOptions {
   /// LoRA updates run next to the linears instead of merged into them: with `prebuilt` from
   /// the base's share(), adapters of one base share its packed weights. FP32 layers only.
   std::shared_ptr<const model::LoraModules> lora;
+  /// What the device decided at build time (a plan's "device" section, written from
+  /// EncoderExecutor::device_record()); empty = nothing.
+  std::string device_record;
+  /// Time the device's kernel choices on this machine now, for device_record() (`kiln build`;
+  /// the CUDA device tunes its GEMMs for token buckets up to `autotune_max_tokens`). Devices
+  /// whose choices need no timing ignore it.
+  bool autotune = false;
+  int64_t autotune_max_tokens = 65536;
+  /// Run erf-GELU models' GELU as its tanh approximation fused into the FFN-in GEMM, as
+  /// TensorRT's BERT plugins do (differences ~1e-3, within FP16 rounding); CUDA only.
+  bool fast_gelu = false;
 };
 
 /// One line of `kiln inspect`: a compiled layer, its kernel and size.
@@ -128,6 +139,9 @@ class EncoderExecutor {
   /// Every linear layer's packed weights, for a plan file; valid while the executor lives.
   /// Empty when the device keeps no reusable packed form.
   virtual PackedLinears packed_linears() const { return {}; }
+  /// What a plan stores for this device besides the weights (see
+  /// ExecutorOptions::device_record); empty = nothing.
+  virtual std::string device_record() const { return {}; }
   /// The compiled layers, for inspection.
   virtual std::vector<LayerReport> describe() const = 0;
   /// Time per op since load, when compiled with ExecutorOptions::profile.

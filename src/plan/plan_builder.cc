@@ -161,6 +161,9 @@ Status write_plan(const ModelSource& src, const BuildOptions& options, const std
   eo.precision = options.precision;
   eo.quant = quant;
   eo.num_threads = options.num_threads;
+  eo.autotune = options.autotune;
+  eo.autotune_max_tokens = options.autotune_max_tokens;
+  eo.fast_gelu = options.fast_gelu;
   KILN_ASSIGN_OR_RETURN(auto executor, device->compile(c, src.weights, eo));
   const backend::PackedLinears packed =
       options.prepack ? executor->packed_linears() : backend::PackedLinears();
@@ -204,6 +207,9 @@ Status write_plan(const ModelSource& src, const BuildOptions& options, const std
   SparsityRecord sparsity = options.sparsity;
   if (sparsity.empty()) sparsity.resize(static_cast<size_t>(c.num_layers), {});
   w.add_section(std::string(kSectionSparsity), encode_sparsity(sparsity));
+  if (std::string record = executor->device_record(); !record.empty()) {
+    w.add_section(std::string(kSectionDevice), std::move(record));
+  }
 
   const model::EncoderWeights& wt = src.weights;
   const int64_t h = c.hidden_size;

@@ -28,6 +28,10 @@ struct BuildOptions {
   /// to this machine's kernels and library version). False = row-major, portable.
   bool prepack = true;
   int num_threads = 0;  ///< threads for packing
+  /// Time the device's kernel choices here and store them (ExecutorOptions::autotune).
+  bool autotune = true;
+  int64_t autotune_max_tokens = 65536;
+  bool fast_gelu = false;  ///< see ExecutorOptions::fast_gelu
 };
 
 /// A model directory read for building. The quantization work (SmoothQuant, pruning) may

@@ -27,6 +27,9 @@
 //                backend's packed layout with its fingerprint), shape, data offset and size,
 //                optional per-output-channel scales
 //   "weights"    the tensor bytes, each tensor 64-byte aligned
+//   "device"     optional: what the backend decided for the build machine besides the weights
+//                (CUDA: GEMM algorithms timed per shape, the GELU form), JSON whose
+//                "summary" strings `kiln inspect` prints; opaque to the plan layer
 //
 // Compatibility: a reader refuses a newer format_version, another backend, features this
 // machine lacks, and packed weights whose layout its kernels would not choose. Corruption
@@ -67,6 +70,7 @@ inline constexpr std::string_view kSectionQuant = "quant";
 inline constexpr std::string_view kSectionSparsity = "sparsity";
 inline constexpr std::string_view kSectionTensors = "tensors";
 inline constexpr std::string_view kSectionWeights = "weights";
+inline constexpr std::string_view kSectionDevice = "device";
 
 /// The decoded header.
 struct Header {

@@ -209,6 +209,7 @@ Result<LoadedPlan> decode_model_and_weights(std::shared_ptr<const PlanFile> file
   KILN_RETURN_IF_ERROR(read_weights(*file, c, &plan, pre.get()));
   pre->owner = file;
   plan.prebuilt = std::move(pre);
+  plan.device_record = std::string(file->section_bytes(kSectionDevice));
   plan.file = std::move(file);
   return plan;
 }

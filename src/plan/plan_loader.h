@@ -27,6 +27,7 @@ struct LoadedPlan {
   /// weights only when the plan stores them row-major.
   model::EncoderWeights weights;
   std::shared_ptr<const backend::PrebuiltWeights> prebuilt;
+  std::string device_record;  ///< the "device" section, empty when absent
 };
 
 /// FailedPrecondition naming what differs when the plan was built for another backend,

@@ -255,6 +255,7 @@ class EngineImpl final : public Engine {
     eo.precision = plan.quant.precision;
     eo.quant = std::make_shared<const quant::ModelQuant>(std::move(plan.quant.quant));
     eo.prebuilt = std::move(plan.prebuilt);
+    eo.device_record = std::move(plan.device_record);
     Status s = compile(device, std::move(plan.weights), std::move(eo));
     return s.ok() ? s : s.with_context(path);
   }

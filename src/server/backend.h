@@ -26,6 +26,11 @@ class BackendInstance {
   /// Executes a batch: sets every request's `response` (a per-request error fails only that
   /// request).
   virtual void execute(std::span<PendingRequest* const> batch, ExecutionTimes* times) = 0;
+  /// Whether execute() may run on the thread that submitted the request (a frontend thread)
+  /// when this instance is idle and nothing is queued, saving the hand-over to the instance's
+  /// own thread. True only for instances whose host work is light and not tied to a thread:
+  /// not for CPU compute, whose OpenMP team belongs to the thread that runs it.
+  virtual bool runs_inline() const { return false; }
 };
 
 /// A loaded model version. Thread-safe: prepare() runs on frontend threads concurrently.

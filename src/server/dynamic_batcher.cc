@@ -11,16 +11,20 @@ DynamicBatcher::DynamicBatcher(BatcherOptions options,
       instances_(std::move(instances)),
       complete_(std::move(complete)),
       on_execution_(std::move(on_execution)),
-      queues_(options_.priority_levels + 1) {
-  for (auto& instance : instances_) {
-    threads_.emplace_back([this, p = instance.get()] { run(p); });
+      queues_(options_.priority_levels + 1),
+      busy_(instances_.size(), 0),
+      claimed_(instances_.size(), 0) {
+  inline_ok_ =
+      (!options_.dynamic || options_.max_queue_delay_us == 0) && !options_.preserve_ordering;
+  for (size_t i = 0; i < instances_.size(); ++i) {
+    threads_.emplace_back([this, i] { run(i); });
   }
 }
 
 DynamicBatcher::~DynamicBatcher() { stop(); }
 
 Status DynamicBatcher::enqueue(RequestPtr& request) {
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   if (stopping_) return unavailable("model '" + request->request.model_name + "' is unloading");
   // As Triton does, 0 and levels outside [1, priority_levels] mean the default level.
   uint32_t level = request->request.priority;
@@ -40,10 +44,34 @@ Status DynamicBatcher::enqueue(RequestPtr& request) {
   request->priority_level = level;
   request->enqueued = now;
   request->sequence = next_sequence_++;
+  if (const int index = inline_instance_locked(); index >= 0) {
+    claimed_[index] = 1;
+    ++executing_;
+    ++inline_running_;
+    lock.unlock();
+    Batch batch;
+    batch.rows = request->rows;
+    batch.requests.push_back(std::move(request));
+    execute(static_cast<size_t>(index), batch);
+    lock.lock();
+    claimed_[index] = 0;
+    --executing_;
+    --inline_running_;
+    cv_.notify_all();  // its thread may take what queued meanwhile; stop() may be waiting
+    return ok_status();
+  }
   queue.push_back(std::move(request));
   ++queued_;
   cv_.notify_one();
   return ok_status();
+}
+
+int DynamicBatcher::inline_instance_locked() const {
+  if (!inline_ok_ || queued_ > 0) return -1;
+  for (size_t i = 0; i < instances_.size(); ++i) {
+    if (!busy_[i] && !claimed_[i] && instances_[i]->runs_inline()) return static_cast<int>(i);
+  }
+  return -1;
 }
 
 int64_t DynamicBatcher::in_flight() const {
@@ -60,6 +88,8 @@ void DynamicBatcher::stop() {
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
   }
+  std::unique_lock lock(mu_);  // executions on submitting threads use the instances too
+  cv_.wait(lock, [this] { return inline_running_ == 0; });
 }
 
 void DynamicBatcher::expire_locked(Clock::time_point now, std::vector<RequestPtr>* rejected) {
@@ -142,8 +172,7 @@ bool DynamicBatcher::take_batch_locked(Clock::time_point now, Batch* batch,
   return !batch->requests.empty();
 }
 
-void DynamicBatcher::run(BackendInstance* instance) {
-  std::vector<PendingRequest*> raw;
+void DynamicBatcher::run(size_t index) {
   for (;;) {
     Batch batch;
     std::vector<RequestPtr> rejected;
@@ -154,7 +183,10 @@ void DynamicBatcher::run(BackendInstance* instance) {
         const Clock::time_point now = Clock::now();
         expire_locked(now, &rejected);
         Clock::time_point wake = Clock::time_point::max();
-        if (take_batch_locked(now, &batch, &wake) || !rejected.empty()) break;
+        // While a submitting thread runs on this instance, the queue is for the others (and
+        // for this thread once it is released: notify_all).
+        if (!claimed_[index] && take_batch_locked(now, &batch, &wake)) break;
+        if (!rejected.empty()) break;
         if (stopping_ && queued_ == 0) {
           exit = true;
           break;
@@ -166,29 +198,34 @@ void DynamicBatcher::run(BackendInstance* instance) {
         }
       }
       executing_ += static_cast<int64_t>(batch.requests.size() + rejected.size());
+      busy_[index] = batch.requests.empty() ? 0 : 1;
     }
     for (auto& r : rejected) finish(std::move(r), ExecutionTimes{});
-    if (!batch.requests.empty()) {
-      raw.clear();
-      const Clock::time_point start = Clock::now();
-      for (auto& r : batch.requests) {
-        r->dispatched = start;
-        raw.push_back(r.get());
-      }
-      ExecutionTimes times;
-      instance->execute(raw, &times);
-      // Triton counts inferences of successful requests only.
-      int64_t rows_ok = 0;
-      for (const auto& r : batch.requests) rows_ok += r->response.ok() ? r->rows : 0;
-      on_execution_(rows_ok, times);
-      for (auto& r : batch.requests) finish(std::move(r), times);
-    }
+    if (!batch.requests.empty()) execute(index, batch);
     {
       std::lock_guard lock(mu_);
       executing_ -= static_cast<int64_t>(batch.requests.size() + rejected.size());
+      busy_[index] = 0;
     }
     if (exit) return;
   }
+}
+
+void DynamicBatcher::execute(size_t index, Batch& batch) {
+  std::vector<PendingRequest*> raw;
+  raw.reserve(batch.requests.size());
+  const Clock::time_point start = Clock::now();
+  for (auto& r : batch.requests) {
+    r->dispatched = start;
+    raw.push_back(r.get());
+  }
+  ExecutionTimes times;
+  instances_[index]->execute(raw, &times);
+  // Triton counts inferences of successful requests only.
+  int64_t rows_ok = 0;
+  for (const auto& r : batch.requests) rows_ok += r->response.ok() ? r->rows : 0;
+  on_execution_(rows_ok, times);
+  for (auto& r : batch.requests) finish(std::move(r), times);
 }
 
 void DynamicBatcher::finish(RequestPtr request, const ExecutionTimes& times) {

@@ -229,7 +229,9 @@ EncoderBackend::EncoderBackend(std::shared_ptr<const Engine> engine, inference::
 }
 
 Result<std::unique_ptr<BackendInstance>> EncoderBackend::create_instance(int) {
-  return make_encoder_instance(engine_, config_.max_batch_size() > 0, pad_to_longest_, qa_);
+  // GPU instances only enqueue work from the host: they may run on the submitting thread.
+  return make_encoder_instance(engine_, config_.max_batch_size() > 0, pad_to_longest_, qa_,
+                               uses_gpu(config_));
 }
 
 namespace {

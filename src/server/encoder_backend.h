@@ -62,9 +62,10 @@ inference::DataType encoder_output_type(std::string_view name, Task task);
 
 /// Executes batches of EncoderInputs on the shared engine (its run() is thread-safe and keeps
 /// a workspace per concurrent caller, so each instance has its own context).
-/// `pad_to_longest` is the benchmark baseline of parameter batch_padding: "longest".
+/// `pad_to_longest` is the benchmark baseline of parameter batch_padding: "longest";
+/// `runs_inline` see BackendInstance::runs_inline (GPU engines).
 std::unique_ptr<BackendInstance> make_encoder_instance(std::shared_ptr<const Engine> engine,
                                                        bool batching, bool pad_to_longest,
-                                                       tasks::QaOptions qa);
+                                                       tasks::QaOptions qa, bool runs_inline);
 
 }  // namespace kiln::server

@@ -20,8 +20,14 @@ uint64_t ns_since(Clock::time_point t) {
 class EncoderInstance final : public BackendInstance {
  public:
   EncoderInstance(std::shared_ptr<const Engine> engine, bool batching, bool pad_to_longest,
-                  tasks::QaOptions qa)
-      : engine_(std::move(engine)), batching_(batching), pad_to_longest_(pad_to_longest), qa_(qa) {}
+                  tasks::QaOptions qa, bool runs_inline)
+      : engine_(std::move(engine)),
+        batching_(batching),
+        pad_to_longest_(pad_to_longest),
+        runs_inline_(runs_inline),
+        qa_(qa) {}
+
+  bool runs_inline() const override { return runs_inline_; }
 
   void execute(std::span<PendingRequest* const> batch, ExecutionTimes* times) override {
     auto t0 = Clock::now();
@@ -247,6 +253,7 @@ class EncoderInstance final : public BackendInstance {
   std::shared_ptr<const Engine> engine_;
   const bool batching_;  // max_batch_size > 0: outputs carry the batch dimension
   const bool pad_to_longest_;
+  const bool runs_inline_;
   const tasks::QaOptions qa_;
 };
 
@@ -254,8 +261,9 @@ class EncoderInstance final : public BackendInstance {
 
 std::unique_ptr<BackendInstance> make_encoder_instance(std::shared_ptr<const Engine> engine,
                                                        bool batching, bool pad_to_longest,
-                                                       tasks::QaOptions qa) {
-  return std::make_unique<EncoderInstance>(std::move(engine), batching, pad_to_longest, qa);
+                                                       tasks::QaOptions qa, bool runs_inline) {
+  return std::make_unique<EncoderInstance>(std::move(engine), batching, pad_to_longest, qa,
+                                           runs_inline);
 }
 
 }  // namespace kiln::server

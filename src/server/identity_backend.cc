@@ -32,6 +32,7 @@ class IdentityInstance final : public BackendInstance {
     times->infer_ns = static_cast<uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count());
   }
+  bool runs_inline() const override { return true; }
 };
 
 class IdentityBackend final : public ModelBackend {

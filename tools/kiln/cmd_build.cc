@@ -23,6 +23,9 @@ struct BuildFlags {
   std::string precision = "fp32";
   std::string device = "cpu";
   bool portable = false;
+  bool no_autotune = false;
+  int64_t tune_max_tokens = 65536;
+  bool fast_gelu = false;
   std::string base;
   int threads = 0;
   std::string calibration, validation;
@@ -106,6 +109,9 @@ int run(const BuildFlags& f) {
   options.device = f.device;
   options.prepack = !f.portable;
   options.num_threads = f.threads;
+  options.autotune = !f.no_autotune;
+  options.autotune_max_tokens = f.tune_max_tokens;
+  options.fast_gelu = f.fast_gelu;
   auto report = quant::optimize(&*source, oo, &options);
   if (!report.ok()) return fail(report.status());
   Status s = plan::write_plan(*source, options, f.output);
@@ -162,6 +168,17 @@ void register_build(CLI::App& app, Runner* runner) {
   cmd->add_flag("--portable", flags->portable,
                 "Store weights row-major instead of pre-packed: loads on any machine with the "
                 "precision's features, but packs at every load");
+  cmd->add_flag("--no-autotune", flags->no_autotune,
+                "--device cuda: keep cuBLASLt's heuristic GEMM algorithms instead of timing "
+                "every candidate per layer shape and token bucket on this GPU");
+  cmd->add_option("--tune-max-tokens", flags->tune_max_tokens,
+                  "--device cuda: largest batch (in tokens) the GEMMs are tuned for; larger "
+                  "batches use the heuristic")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
+      ->capture_default_str();
+  cmd->add_flag("--fast-gelu", flags->fast_gelu,
+                "--device cuda: run erf GELU as its tanh approximation fused into the FFN-in "
+                "GEMM, as TensorRT's BERT plugins do (differences ~1e-3)");
   cmd->add_option("--threads", flags->threads, "CPU threads (0 = all cores)")
       ->capture_default_str();
   cmd->add_option("--calibration", flags->calibration,

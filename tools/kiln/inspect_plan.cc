@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "core/json.h"
 #include "plan/plan_loader.h"
 
 namespace kiln::cli {
@@ -38,6 +39,24 @@ void print_quant(const plan::LoadedPlan& p) {
       if (l < p.sparsity.size() && p.sparsity[l][s] == plan::Sparsity::kTwoFour) line += " 2:4";
     }
     std::printf("  layer %-3zu   %s\n", l, line.c_str());
+  }
+}
+
+// The backend's "device" section: its "summary" lines (the section is the backend's JSON).
+void print_device_record(const std::string& record) {
+  if (record.empty()) return;
+  core::json::Document doc;
+  if (!core::json::parse(record, "device section", &doc).ok() || !doc.IsObject()) {
+    std::printf("device         unreadable section (%zu B)\n", record.size());
+    return;
+  }
+  auto backend = core::json::get_string_or(doc, "backend", "?");
+  std::printf("device         %s decisions:\n", backend.ok() ? backend->c_str() : "?");
+  if (const core::json::Value* lines = core::json::find(doc, "summary");
+      lines != nullptr && lines->IsArray()) {
+    for (const auto& line : lines->GetArray()) {
+      if (line.IsString()) std::printf("  %s\n", line.GetString());
+    }
   }
 }
 
@@ -85,6 +104,7 @@ int inspect_plan(const std::string& path, bool tensors, const EngineFlags& flags
                 p.tokenizer->pad_id());
   }
   print_quant(p);
+  print_device_record(p.device_record);
   if (tensors) {
     for (const plan::TensorInfo& t : (*file)->tensors()) {
       std::printf("  %-36s %-4s %-8s %-12s %10llu B%s\n", t.name.c_str(),

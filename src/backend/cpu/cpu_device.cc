@@ -48,6 +48,11 @@ class CpuDevice final : public Device {
   Result<std::unique_ptr<EncoderExecutor>> compile(const model::ModelConfig& config,
                                                    model::EncoderWeights weights,
                                                    const ExecutorOptions& options) const override {
+    if (options.fast_gelu) {
+      return unimplemented(
+          "cpu: --fast-gelu is a cuda option (the CPU runs GELU as the model "
+          "config says)");
+    }
     std::vector<Precision> used{options.precision};
     if (options.quant != nullptr) {
       for (const auto& layer : options.quant->layers) {

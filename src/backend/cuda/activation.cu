@@ -38,6 +38,25 @@ __global__ void convert_kernel(const float* __restrict__ in, T* __restrict__ out
   }
 }
 
+template <typename T>
+__global__ void fill_random_kernel(T* __restrict__ out, int64_t n, uint32_t seed) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    // splitmix64 of (seed, i): cheap, well mixed, reproducible.
+    uint64_t z = (static_cast<uint64_t>(seed) << 40) + static_cast<uint64_t>(i) +
+                 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    const float v = static_cast<float>(z >> 40) * (2.0f / 16777216.0f) - 1.0f;
+    if constexpr (std::is_same_v<T, __half>) {
+      out[i] = __float2half_rn(v);
+    } else {
+      out[i] = __float2bfloat16_rn(v);
+    }
+  }
+}
+
 unsigned int grid_for(int64_t items) {
   constexpr int64_t kMaxBlocks = 132 * 16;  // enough to fill an H100; the loops stride past it
   const int64_t blocks = (items + kThreads - 1) / kThreads;
@@ -65,6 +84,15 @@ Status convert_from_f32(DType dtype, const float* in, void* out, int64_t n, cuda
     using T = typename decltype(tag)::type;
     convert_kernel<T><<<grid_for(n), kThreads, 0, stream>>>(in, static_cast<T*>(out), n);
     return last_launch_status("convert_kernel");
+  });
+}
+
+Status fill_random(DType dtype, void* out, int64_t n, uint32_t seed, cudaStream_t stream) {
+  if (n == 0) return ok_status();
+  return dispatch_half(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    fill_random_kernel<T><<<grid_for(n), kThreads, 0, stream>>>(static_cast<T*>(out), n, seed);
+    return last_launch_status("fill_random_kernel");
   });
 }
 

@@ -1,5 +1,5 @@
 // Element-wise kernels: bias + exact (erf) GELU after a GEMM whose epilogue cannot do it, and
-// float32 -> F16/BF16 conversion of weights at load.
+// float32 -> F16/BF16 conversion of weights at load, random fill for kernel timing.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -18,5 +18,9 @@ Status bias_gelu_erf(DType dtype, void* x, const void* bias, int64_t rows, int64
 
 /// out[i] = round(in[i]) to `dtype` (F16 or BF16) for i < n. Device pointers.
 Status convert_from_f32(DType dtype, const float* in, void* out, int64_t n, cudaStream_t stream);
+
+/// out[i] = a value in [-1, 1) hashed from (seed, i), as `dtype` (F16 or BF16): random
+/// activations for timing kernels.
+Status fill_random(DType dtype, void* out, int64_t n, uint32_t seed, cudaStream_t stream);
 
 }  // namespace kiln::backend::cuda

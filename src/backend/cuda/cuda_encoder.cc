@@ -11,9 +11,11 @@
 #include "backend/cuda/activation.h"
 #include "backend/cuda/attention.h"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/device_record.h"
 #include "backend/cuda/embedding.h"
 #include "backend/cuda/layer_norm.h"
 #include "backend/cuda/pooling.h"
+#include "core/log.h"
 
 namespace kiln::backend::cuda {
 
@@ -73,9 +75,78 @@ Result<std::unique_ptr<CudaEncoder>> CudaEncoder::create(int device,
   enc->residual_f32_ = enc->dtype_ == DType::kBF16;
   enc->graphs_ = !env_is("KILN_CUDA_GRAPHS", "0");
   enc->mma_attention_ = attention_supports(head_dim) && !env_is("KILN_CUDA_ATTENTION", "simple");
+  enc->fast_gelu_ = options.fast_gelu;
   KILN_CUDA_CHECK(cudaSetDevice(device));
+  if (!options.device_record.empty())
+    KILN_RETURN_IF_ERROR(enc->apply_record(options.device_record));
   KILN_RETURN_IF_ERROR(enc->upload(weights, options.prebuilt.get()));
+  if (options.autotune) KILN_RETURN_IF_ERROR(enc->autotune(options.autotune_max_tokens));
   return enc;
+}
+
+Status CudaEncoder::apply_record(const std::string& bytes) {
+  KILN_ASSIGN_OR_RETURN(DeviceRecord r, decode_device_record(bytes));
+  fast_gelu_ = fast_gelu_ || r.fast_gelu;
+  if (r.gemms == nullptr) return ok_status();
+  const TuningTarget here = TuningTarget::current(device_);
+  if (r.target == here) {
+    tuning_ = std::move(r.gemms);
+    tuned_on_ = here;
+    return ok_status();
+  }
+  core::log(core::LogLevel::kWarning,
+            "cuda: the plan's GEMM algorithms were timed on another GPU or cuBLASLt version; "
+            "using cuBLASLt's heuristic (rebuild the plan here to tune it)",
+            {{"plan_gpu", r.target.gpu},
+             {"plan_cublaslt", std::to_string(r.target.cublaslt_version)},
+             {"gpu", here.gpu},
+             {"cublaslt", std::to_string(here.cublaslt_version)}});
+  return ok_status();
+}
+
+Epilogue CudaEncoder::ffn_epilogue() const {
+  switch (config_.activation) {
+    case Activation::kGeluTanh:
+      return Epilogue::kGeluTanhBias;
+    case Activation::kRelu:
+      return Epilogue::kReluBias;
+    case Activation::kGeluErf:
+      break;
+  }
+  return fast_gelu_ ? Epilogue::kGeluTanhBias : Epilogue::kNone;
+}
+
+Status CudaEncoder::autotune(int64_t max_tokens) {
+  if (max_tokens < 1) return invalid_argument("cuda: autotune needs a token bound >= 1");
+  const int64_t h = config_.hidden_size, inter = config_.intermediate_size;
+  const Layer& l = layers_.front();  // every layer has the same shapes
+  struct Site {
+    const Linear* linear;
+    int64_t out, in;
+    Epilogue epilogue;
+  };
+  const Site sites[] = {{&l.qkv, 3 * h, h, Epilogue::kBias},
+                        {&l.attn_out, h, h, Epilogue::kNone},
+                        {&l.ffn_in, inter, h, ffn_epilogue()},
+                        {&l.ffn_out, h, inter, Epilogue::kNone}};
+  std::vector<GemmShape> shapes;
+  std::vector<const void*> weights, biases;
+  for (int64_t rows = GemmTuning::kMinBucket; rows <= GemmTuning::bucket(max_tokens); rows *= 2) {
+    for (const Site& s : sites) {
+      shapes.push_back({rows, s.out, s.in, s.epilogue, dtype_});
+      weights.push_back(s.linear->weight.get());
+      biases.push_back(s.linear->bias.get());
+    }
+  }
+  KILN_ASSIGN_OR_RETURN(GemmTuning t, tune_gemms(shapes, weights, biases));
+  tuning_ = std::make_shared<const GemmTuning>(std::move(t));
+  tuned_on_ = TuningTarget::current(device_);
+  return ok_status();
+}
+
+std::string CudaEncoder::device_record() const {
+  if (tuning_ == nullptr && !fast_gelu_) return {};
+  return encode_device_record({tuned_on_, fast_gelu_, tuning_});
 }
 
 CudaEncoder::~CudaEncoder() { cudaSetDevice(device_); }
@@ -198,6 +269,7 @@ Status CudaEncoder::forward(StreamContext& c, const EncoderInputs& in, float* hi
     KILN_ASSIGN_OR_RETURN(local, activations_.allocate(bytes));
   }
   SyncOnExit sync{st};  // blocks go back to the cache only once the stream is idle
+  c.gemm().set_tuning(tuning_.get());
   const Buffers b =
       layout(t, n, types, static_cast<char*>(graph ? graph->block.get() : local.get()));
 
@@ -304,10 +376,7 @@ Status CudaEncoder::enqueue(StreamContext& c, const Buffers& b, const EncoderInp
 
   const AttentionShape shape{config_.num_heads, config_.head_dim(),
                              1.0f / std::sqrt(static_cast<float>(config_.head_dim()))};
-  const Epilogue ffn_epilogue = config_.activation == Activation::kGeluTanh
-                                    ? Epilogue::kGeluTanhBias
-                                : config_.activation == Activation::kRelu ? Epilogue::kReluBias
-                                                                          : Epilogue::kNone;
+  const Epilogue ffn_epi = ffn_epilogue();
   // The residual stream: float32 x32 (BF16) or x itself (FP16).
   const void* residual = residual_f32_ ? static_cast<const void*>(b.x32) : b.x;
   GemmRunner& gemm = c.gemm();
@@ -334,10 +403,10 @@ Status CudaEncoder::enqueue(StreamContext& c, const Buffers& b, const EncoderInp
     }));
     // mid = act(x W1^T + b1); x = LN(mid W2^T + b2 + x), float32 after the last layer
     KILN_RETURN_IF_ERROR(timed("ffn_in", [&] {
-      return gemm.run({t, inter, h, ffn_epilogue, dtype_}, b.x, l.ffn_in.weight.get(),
-                      ffn_epilogue == Epilogue::kNone ? nullptr : l.ffn_in.bias.get(), b.big, st);
+      return gemm.run({t, inter, h, ffn_epi, dtype_}, b.x, l.ffn_in.weight.get(),
+                      ffn_epi == Epilogue::kNone ? nullptr : l.ffn_in.bias.get(), b.big, st);
     }));
-    if (ffn_epilogue == Epilogue::kNone) {
+    if (ffn_epi == Epilogue::kNone) {
       KILN_RETURN_IF_ERROR(timed("bias_gelu_erf", [&] {
         return bias_gelu_erf(dtype_, b.big, l.ffn_in.bias.get(), t, inter, st);
       }));
@@ -363,23 +432,30 @@ std::vector<LayerReport> CudaEncoder::describe() const {
   std::vector<LayerReport> out;
   out.push_back({"embeddings+layernorm", "cuda:embed_layer_norm", "fp32 tables, " + p + " out",
                  word_.bytes() + position_.bytes() + type_.bytes()});
-  const char* ffn_kernel = config_.activation == Activation::kGeluTanh ? "cublasLt:gelu_bias"
-                           : config_.activation == Activation::kRelu
-                               ? "cublasLt:relu_bias"
-                               : "cublasLt+cuda:bias_gelu_erf";
+  const Epilogue ffn = ffn_epilogue();
+  const char* ffn_kernel = ffn == Epilogue::kGeluTanhBias
+                               ? (config_.activation == Activation::kGeluErf
+                                      ? "cublasLt:gelu_bias (tanh form of erf GELU)"
+                                      : "cublasLt:gelu_bias")
+                           : ffn == Epilogue::kReluBias ? "cublasLt:relu_bias"
+                                                        : "cublasLt+cuda:bias_gelu_erf";
+  // GEMMs say whether their algorithms were timed here (autotuned) or left to the heuristic.
+  const std::string tuned = tuning_ != nullptr ? " [tuned]" : "";
   for (size_t i = 0; i < layers_.size(); ++i) {
     const Layer& l = layers_[i];
     const std::string n = "layer." + std::to_string(i) + ".";
-    out.push_back({n + "qkv", "cublasLt:bias", p, l.qkv.weight.bytes() + l.qkv.bias.bytes()});
+    out.push_back(
+        {n + "qkv", "cublasLt:bias" + tuned, p, l.qkv.weight.bytes() + l.qkv.bias.bytes()});
     out.push_back({n + "attention", mma_attention_ ? "cuda:attention_mma" : "cuda:attention_simple",
                    p + " (fp32 softmax)", 0});
-    out.push_back({n + "attn_out+residual+layernorm", "cublasLt+cuda:bias_residual_layer_norm",
-                   ln_p,
+    out.push_back({n + "attn_out+residual+layernorm",
+                   "cublasLt+cuda:bias_residual_layer_norm" + tuned, ln_p,
                    l.attn_out.weight.bytes() + l.attn_out.bias.bytes() +
                        static_cast<size_t>(2 * h) * sizeof(float)});
-    out.push_back(
-        {n + "ffn_in+bias+act", ffn_kernel, p, l.ffn_in.weight.bytes() + l.ffn_in.bias.bytes()});
-    out.push_back({n + "ffn_out+residual+layernorm", "cublasLt+cuda:bias_residual_layer_norm", ln_p,
+    out.push_back({n + "ffn_in+bias+act", ffn_kernel + tuned, p,
+                   l.ffn_in.weight.bytes() + l.ffn_in.bias.bytes()});
+    out.push_back({n + "ffn_out+residual+layernorm",
+                   "cublasLt+cuda:bias_residual_layer_norm" + tuned, ln_p,
                    l.ffn_out.weight.bytes() + l.ffn_out.bias.bytes() +
                        static_cast<size_t>(2 * h) * sizeof(float)});
   }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "backend/cuda/cuda_context.h"
+#include "backend/cuda/gemm_tuning.h"
 #include "backend/cuda/memory.h"
 #include "backend/device.h"
 
@@ -39,6 +40,8 @@ class CudaEncoder final : public EncoderExecutor {
                     float* embeddings) const override;
   std::vector<LayerReport> describe() const override;
   std::vector<std::string> profile_report() const override;
+  /// The tuned GEMM algorithms and the GELU choice (device_record.h); empty when neither.
+  std::string device_record() const override;
 
  private:
   struct Linear {
@@ -71,6 +74,11 @@ class CudaEncoder final : public EncoderExecutor {
 
   CudaEncoder() = default;
   Status upload(const model::EncoderWeights& weights, const PrebuiltWeights* prebuilt);
+  // Applies a plan's device record: the GELU choice, and the tuning when it was made here.
+  Status apply_record(const std::string& bytes);
+  // Times the GEMM algorithms of every layer shape for token buckets up to `max_tokens`.
+  Status autotune(int64_t max_tokens);
+  Epilogue ffn_epilogue() const;
   Buffers layout(int64_t tokens, int64_t sequences, bool types, char* base) const;
   // Writes the hidden states to `hidden`, or with `pooling` the pooled rows to `pooled`.
   Status forward(StreamContext& c, const EncoderInputs& in, float* hidden,
@@ -87,6 +95,9 @@ class CudaEncoder final : public EncoderExecutor {
   bool profile_ = false;
   bool residual_f32_ = false;
   bool graphs_ = true;
+  bool fast_gelu_ = false;
+  std::shared_ptr<const GemmTuning> tuning_;  // null = cuBLASLt's heuristic for every GEMM
+  TuningTarget tuned_on_;
   DeviceBuffer word_, position_, type_;  // float32 tables
   Norm embedding_norm_;
   std::vector<Layer> layers_;

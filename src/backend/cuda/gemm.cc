@@ -2,22 +2,17 @@
 
 #include <string>
 
+#include "backend/cuda/gemm_tuning.h"
+
 namespace kiln::backend::cuda {
 
-namespace {
-
-Status cublas_error(cublasStatus_t s, const char* expr, int line) {
+Status cublas_error(cublasStatus_t s, const char* expr, const char* file, int line) {
   return internal_error(std::string("cublasLt: ") + expr + " failed: " + cublasLtGetStatusName(s) +
-                        " (" + cublasLtGetStatusString(s) + ") at gemm.cc:" + std::to_string(line));
+                        " (" + cublasLtGetStatusString(s) + ") at " + file + ":" +
+                        std::to_string(line));
 }
 
-#define KILN_CUBLAS_CHECK(expr)                                  \
-  do {                                                           \
-    const cublasStatus_t kiln_cublas_status_ = (expr);           \
-    if (kiln_cublas_status_ != CUBLAS_STATUS_SUCCESS) {          \
-      return cublas_error(kiln_cublas_status_, #expr, __LINE__); \
-    }                                                            \
-  } while (0)
+namespace {
 
 cublasLtEpilogue_t to_cublas(Epilogue e) {
   switch (e) {
@@ -57,6 +52,47 @@ Status GemmRunner::init(size_t workspace_bytes) {
   return ok_status();
 }
 
+Status GemmRunner::describe(const GemmShape& s, Plan* p) const {
+  if (s.dtype != DType::kF16 && s.dtype != DType::kBF16) {
+    return invalid_argument("cuda gemm: dtype must be F16 or BF16");
+  }
+  const cudaDataType_t dt = s.dtype == DType::kF16 ? CUDA_R_16F : CUDA_R_16BF;
+  // Row-major Y = X W^T is column-major Y^T [out, rows] = W [out, in] . X^T [in, rows]: W is
+  // column-major [in, out] used transposed, X column-major [in, rows] used as it is.
+  KILN_CUBLAS_CHECK(cublasLtMatmulDescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+  KILN_CUBLAS_CHECK(
+      cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
+  KILN_CUBLAS_CHECK(
+      cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
+  const cublasLtEpilogue_t epi = to_cublas(s.epilogue);
+  KILN_CUBLAS_CHECK(
+      cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
+  KILN_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->a, dt, s.in, s.out, s.in));
+  KILN_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->b, dt, s.in, s.rows, s.in));
+  KILN_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->c, dt, s.out, s.rows, s.out));
+  return ok_status();
+}
+
+Result<std::vector<cublasLtMatmulHeuristicResult_t>> GemmRunner::heuristics(const Plan& p,
+                                                                            int count) const {
+  cublasLtMatmulPreference_t pref = nullptr;
+  KILN_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+  const size_t ws = workspace_.bytes();
+  cublasStatus_t st = cublasLtMatmulPreferenceSetAttribute(
+      pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
+  std::vector<cublasLtMatmulHeuristicResult_t> results(static_cast<size_t>(count));
+  int found = 0;
+  if (st == CUBLAS_STATUS_SUCCESS) {
+    st = cublasLtMatmulAlgoGetHeuristic(handle_, p.desc, p.a, p.b, p.c, p.c, pref, count,
+                                        results.data(), &found);
+  }
+  cublasLtMatmulPreferenceDestroy(pref);
+  KILN_CUBLAS_CHECK(st);
+  results.resize(static_cast<size_t>(found));
+  return results;
+}
+
 Result<GemmRunner::Plan*> GemmRunner::plan_for(const GemmShape& s) {
   const Key key{s.rows, s.out, s.in, static_cast<int>(s.epilogue), static_cast<int>(s.dtype)};
   if (auto it = plans_.find(key); it != plans_.end()) return &it->second;
@@ -64,45 +100,25 @@ Result<GemmRunner::Plan*> GemmRunner::plan_for(const GemmShape& s) {
     for (auto& [k, p] : plans_) destroy(p);
     plans_.clear();
   }
-  if (s.dtype != DType::kF16 && s.dtype != DType::kBF16) {
-    return invalid_argument("cuda gemm: dtype must be F16 or BF16");
-  }
-  const cudaDataType_t dt = s.dtype == DType::kF16 ? CUDA_R_16F : CUDA_R_16BF;
   Plan p;
-  // Row-major Y = X W^T is column-major Y^T [out, rows] = W [out, in] . X^T [in, rows]: W is
-  // column-major [in, out] used transposed, X column-major [in, rows] used as it is.
   Status status = [&]() -> Status {
-    KILN_CUBLAS_CHECK(cublasLtMatmulDescCreate(&p.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-    const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
-    KILN_CUBLAS_CHECK(
-        cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
-    KILN_CUBLAS_CHECK(
-        cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
-    const cublasLtEpilogue_t epi = to_cublas(s.epilogue);
-    KILN_CUBLAS_CHECK(
-        cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
-    KILN_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.a, dt, s.in, s.out, s.in));
-    KILN_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.b, dt, s.in, s.rows, s.in));
-    KILN_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.c, dt, s.out, s.rows, s.out));
-
-    cublasLtMatmulPreference_t pref = nullptr;
-    KILN_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
-    const size_t ws = workspace_.bytes();
-    cublasStatus_t st = cublasLtMatmulPreferenceSetAttribute(
-        pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
-    cublasLtMatmulHeuristicResult_t result{};
-    int found = 0;
-    if (st == CUBLAS_STATUS_SUCCESS) {
-      st = cublasLtMatmulAlgoGetHeuristic(handle_, p.desc, p.a, p.b, p.c, p.c, pref, 1, &result,
-                                          &found);
+    KILN_RETURN_IF_ERROR(describe(s, &p));
+    // The algorithm tuned for this shape's bucket, when cuBLASLt accepts it at this size.
+    if (const cublasLtMatmulAlgo_t* tuned = tuning_ ? tuning_->find(s) : nullptr) {
+      cublasLtMatmulHeuristicResult_t check{};
+      if (cublasLtMatmulAlgoCheck(handle_, p.desc, p.a, p.b, p.c, p.c, tuned, &check) ==
+              CUBLAS_STATUS_SUCCESS &&
+          check.workspaceSize <= workspace_.bytes()) {
+        p.algo = *tuned;
+        return ok_status();
+      }
     }
-    cublasLtMatmulPreferenceDestroy(pref);
-    KILN_CUBLAS_CHECK(st);
-    if (found == 0) {
+    KILN_ASSIGN_OR_RETURN(auto found, heuristics(p, 1));
+    if (found.empty()) {
       return unimplemented("cublasLt has no algorithm for a " + std::to_string(s.rows) + "x" +
                            std::to_string(s.out) + "x" + std::to_string(s.in) + " GEMM");
     }
-    p.algo = result.algo;
+    p.algo = found[0].algo;
     return ok_status();
   }();
   if (!status.ok()) {
@@ -110,6 +126,13 @@ Result<GemmRunner::Plan*> GemmRunner::plan_for(const GemmShape& s) {
     return status;
   }
   return &plans_.emplace(key, p).first->second;
+}
+
+void GemmRunner::set_tuning(const GemmTuning* tuning) {
+  if (tuning == tuning_) return;
+  for (auto& [k, p] : plans_) destroy(p);
+  plans_.clear();
+  tuning_ = tuning;
 }
 
 Status GemmRunner::run(const GemmShape& s, const void* x, const void* w, const void* bias, void* y,

@@ -9,12 +9,19 @@
 #include <cstdint>
 #include <map>
 #include <tuple>
+#include <vector>
 
 #include "backend/cuda/memory.h"
 #include "kiln/dtype.h"
 #include "kiln/status.h"
 
 namespace kiln::backend::cuda {
+
+/// The Status for a failed cuBLASLt call (Internal, naming the call and place).
+Status cublas_error(cublasStatus_t status, const char* expr, const char* file, int line);
+
+class GemmTuning;
+struct TunedGemm;
 
 /// What the GEMM adds to X W^T. cuBLASLt's GELU is the tanh approximation, so only models whose
 /// activation is gelu_new/gelu_pytorch_tanh use kGeluTanhBias (exact-erf GELU runs after the
@@ -47,6 +54,17 @@ class GemmRunner {
   Status run(const GemmShape& shape, const void* x, const void* w, const void* bias, void* y,
              cudaStream_t stream);
 
+  /// Algorithms chosen at build time (gemm_tuning.h), consulted before cuBLASLt's heuristic;
+  /// null = heuristic only. Must outlive the runner's use of it.
+  void set_tuning(const GemmTuning* tuning);
+
+  /// Times up to `max_candidates` of cuBLASLt's algorithms for `shape` on `stream` (synchronous)
+  /// and returns the fastest. The weight of each timed call is the next of `weights` (copies of
+  /// one matrix, so that it comes from memory, not L2, as in a forward pass).
+  Result<TunedGemm> tune(const GemmShape& shape, const void* x,
+                         const std::vector<const void*>& weights, const void* bias, void* y,
+                         cudaStream_t stream, int max_candidates);
+
  private:
   struct Plan {
     cublasLtMatmulDesc_t desc = nullptr;
@@ -55,11 +73,25 @@ class GemmRunner {
   };
   using Key = std::tuple<int64_t, int64_t, int64_t, int, int>;
   Result<Plan*> plan_for(const GemmShape& shape);
+  Status describe(const GemmShape& shape, Plan* plan) const;  // descriptors and layouts
+  // cuBLASLt's best `count` algorithms for the plan's descriptors, best first.
+  Result<std::vector<cublasLtMatmulHeuristicResult_t>> heuristics(const Plan& plan,
+                                                                  int count) const;
   static void destroy(Plan& plan);
 
   cublasLtHandle_t handle_ = nullptr;
   DeviceBuffer workspace_;
   std::map<Key, Plan> plans_;
+  const GemmTuning* tuning_ = nullptr;
 };
 
 }  // namespace kiln::backend::cuda
+
+/// Returns a Status from the enclosing function when the cuBLASLt call `expr` fails.
+#define KILN_CUBLAS_CHECK(expr)                                                                   \
+  do {                                                                                            \
+    const cublasStatus_t kiln_cublas_status_ = (expr);                                            \
+    if (kiln_cublas_status_ != CUBLAS_STATUS_SUCCESS) {                                           \
+      return ::kiln::backend::cuda::cublas_error(kiln_cublas_status_, #expr, __FILE__, __LINE__); \
+    }                                                                                             \
+  } while (0)

@@ -1,0 +1,165 @@
+// The dynamic batcher on its own, with instances that record where and how they run: requests
+// that find an idle inline-capable instance and nothing queued run on the submitting thread;
+// batching with a queue delay, CPU-style instances and busy instances keep the hand-over; an
+// instance never runs two batches at once; every request is answered exactly once; stop()
+// waits for executions on submitting threads.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "server/dynamic_batcher.h"
+
+namespace kiln::server {
+namespace {
+
+// Counts how many batches run on it at once (must stay <= 1) and on which threads.
+class RecordingInstance final : public BackendInstance {
+ public:
+  RecordingInstance(bool inline_ok, std::chrono::microseconds work)
+      : inline_ok_(inline_ok), work_(work) {}
+  void execute(std::span<PendingRequest* const> batch, ExecutionTimes* times) override {
+    const int now = ++running_;
+    int seen = max_running_.load();
+    while (now > seen && !max_running_.compare_exchange_weak(seen, now)) {
+    }
+    {
+      std::lock_guard lock(mu_);
+      threads_.insert(std::this_thread::get_id());
+    }
+    if (work_.count() > 0) std::this_thread::sleep_for(work_);
+    for (PendingRequest* r : batch) r->response = InferResponse{};
+    times->infer_ns = 1;
+    --running_;
+  }
+  bool runs_inline() const override { return inline_ok_; }
+  int max_running() const { return max_running_.load(); }
+  std::set<std::thread::id> threads() const {
+    std::lock_guard lock(mu_);
+    return threads_;
+  }
+
+ private:
+  const bool inline_ok_;
+  const std::chrono::microseconds work_;
+  std::atomic<int> running_{0}, max_running_{0};
+  mutable std::mutex mu_;
+  std::set<std::thread::id> threads_;
+};
+
+struct Harness {
+  std::vector<RecordingInstance*> instances;
+  std::atomic<int> answered{0};
+  std::mutex mu;
+  std::vector<std::thread::id> answered_on;
+  std::unique_ptr<DynamicBatcher> batcher;
+
+  Harness(BatcherOptions options, int count, bool inline_ok,
+          std::chrono::microseconds work = std::chrono::microseconds(0)) {
+    if (options.policies.empty()) options.policies.resize(options.priority_levels);
+    std::vector<std::unique_ptr<BackendInstance>> list;
+    for (int i = 0; i < count; ++i) {
+      auto inst = std::make_unique<RecordingInstance>(inline_ok, work);
+      instances.push_back(inst.get());
+      list.push_back(std::move(inst));
+    }
+    batcher = std::make_unique<DynamicBatcher>(
+        std::move(options), std::move(list),
+        [this](RequestPtr r, const ExecutionTimes&) {
+          EXPECT_TRUE(r->response.ok());
+          std::lock_guard lock(mu);
+          answered_on.push_back(std::this_thread::get_id());
+          ++answered;
+        },
+        [](int64_t, const ExecutionTimes&) {});
+  }
+  void submit() {
+    auto r = std::make_unique<PendingRequest>();
+    ASSERT_TRUE(batcher->enqueue(r).ok());
+  }
+  void wait_for(int n) {
+    for (int i = 0; i < 5000 && answered.load() < n; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    ASSERT_EQ(answered.load(), n);
+  }
+};
+
+TEST(DynamicBatcherInline, IdleInstanceRunsOnTheSubmittingThread) {
+  Harness h({}, 2, /*inline_ok=*/true);
+  h.submit();
+  // Answered before enqueue returned, on this thread.
+  ASSERT_EQ(h.answered.load(), 1);
+  EXPECT_EQ(h.answered_on[0], std::this_thread::get_id());
+  EXPECT_EQ(h.batcher->in_flight(), 0);
+}
+
+TEST(DynamicBatcherInline, CpuStyleInstancesAndQueueDelaysKeepTheHandOver) {
+  {
+    Harness h({}, 1, /*inline_ok=*/false);
+    h.submit();
+    h.wait_for(1);
+    EXPECT_NE(h.answered_on[0], std::this_thread::get_id());
+  }
+  {
+    BatcherOptions o;
+    o.dynamic = true;
+    o.max_batch_rows = 8;
+    o.max_queue_delay_us = 1000;  // batching waits for company: never inline
+    Harness h(o, 1, /*inline_ok=*/true);
+    h.submit();
+    h.wait_for(1);
+    EXPECT_NE(h.answered_on[0], std::this_thread::get_id());
+  }
+  {
+    BatcherOptions o;
+    o.dynamic = true;
+    o.max_batch_rows = 8;  // zero delay: a lone request goes at once, so it may run inline
+    Harness h(o, 1, /*inline_ok=*/true);
+    h.submit();
+    ASSERT_EQ(h.answered.load(), 1);
+    EXPECT_EQ(h.answered_on[0], std::this_thread::get_id());
+  }
+}
+
+TEST(DynamicBatcherInline, ConcurrentSubmittersNeverShareAnInstance) {
+  constexpr int kThreads = 8, kEach = 300;
+  Harness h({}, 2, /*inline_ok=*/true, std::chrono::microseconds(20));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&h] {
+      for (int i = 0; i < kEach; ++i) h.submit();
+    });
+  }
+  std::set<std::thread::id> submitters;
+  for (auto& t : threads) {
+    submitters.insert(t.get_id());
+    t.join();
+  }
+  h.wait_for(kThreads * kEach);
+  for (const RecordingInstance* inst : h.instances) EXPECT_EQ(inst->max_running(), 1);
+  // Both paths were taken: submitting threads and the instances' own threads.
+  int on_submitters = 0;
+  for (std::thread::id id : h.answered_on) on_submitters += submitters.count(id) ? 1 : 0;
+  EXPECT_GT(on_submitters, 0);
+  EXPECT_LT(on_submitters, kThreads * kEach);
+  EXPECT_EQ(h.batcher->in_flight(), 0);
+}
+
+TEST(DynamicBatcherInline, StopWaitsForExecutionsOnSubmittingThreads) {
+  Harness h({}, 1, /*inline_ok=*/true, std::chrono::milliseconds(50));
+  std::thread submitter([&h] { h.submit(); });
+  while (h.batcher->in_flight() == 0 && h.answered.load() == 0) std::this_thread::yield();
+  h.batcher->stop();  // must not return while the instance is still in use
+  EXPECT_EQ(h.answered.load(), 1);
+  submitter.join();
+  auto late = std::make_unique<PendingRequest>();
+  EXPECT_EQ(h.batcher->enqueue(late).code(), StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace kiln::server
