@@ -45,7 +45,9 @@ max_batch_size: 256
 instance_group [ { count: $INSTANCES kind: KIND_GPU } ]
 $batching
 CFG
-  libs "$PKG/bin/kiln" serve --model-repository "$repo" --http-port 18000 --grpc-port 18001 \
+  # Started directly (not through the libs function) so that $! is kiln itself.
+  LD_LIBRARY_PATH=$PKG/lib:/usr/local/cuda/lib64 "$PKG/bin/kiln" serve --model-repository "$repo" \
+    --http-port 18000 --grpc-port 18001 \
     --metrics-port 18002 > "$OUT/serve_$mode.log" 2>&1 &
   server=$!
   for _ in $(seq 120); do
