@@ -26,6 +26,10 @@ struct AttentionShape {
 /// as flash-attention does): head_dim 16, 32, 64 or 128.
 Status attention(DType dtype, const void* qkv, const int32_t* cu_seqlens, int64_t num_sequences,
                  int64_t max_seqlen, const AttentionShape& shape, void* ctx, cudaStream_t stream);
+/// Queries per block of attention(): its grid depends on `max_seqlen` only through
+/// ceil(max_seqlen / kAttentionQueryBlock), so a captured launch serves every longest length
+/// with the same count.
+inline constexpr int64_t kAttentionQueryBlock = 64;
 /// Whether attention() supports `head_dim`.
 bool attention_supports(int64_t head_dim);
 

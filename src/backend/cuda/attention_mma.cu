@@ -15,8 +15,8 @@ namespace kiln::backend::cuda {
 
 namespace {
 
-constexpr int kBlockM = 64;  // queries per block
-constexpr int kBlockN = 64;  // keys per tile
+constexpr int kBlockM = static_cast<int>(kAttentionQueryBlock);  // queries per block
+constexpr int kBlockN = 64;                                      // keys per tile
 constexpr int kThreads = 128;
 constexpr int kPad = 8;  // elements of padding per shared-memory row
 

@@ -113,18 +113,25 @@ Result<StreamContext::Graph*> StreamContext::graph_for(const std::array<int64_t,
       return g.get();
     }
   }
-  if (graphs_.size() >= kMaxGraphs) {
+  if (sightings_.size() >= kMaxSightings) sightings_.clear();
+  if (++sightings_[key] < kCaptureAfter) return nullptr;
+  sightings_.erase(key);
+  if (bytes > kMaxGraphBytes) return nullptr;
+  while (!graphs_.empty() &&
+         (graphs_.size() >= kMaxGraphs || graph_bytes_ + bytes > kMaxGraphBytes)) {
     // Nothing runs on this context now, so the oldest graph and its block can go.
     auto oldest =
         std::min_element(graphs_.begin(), graphs_.end(),
                          [](const auto& a, const auto& b) { return a->last_use < b->last_use; });
     if ((*oldest)->exec != nullptr) KILN_CUDA_CHECK(cudaGraphExecDestroy((*oldest)->exec));
+    graph_bytes_ -= (*oldest)->block.bytes();
     graphs_.erase(oldest);
   }
   auto g = std::make_unique<Graph>();
   g->key = key;
   g->last_use = uses_;
   KILN_ASSIGN_OR_RETURN(g->block, allocator.allocate(bytes));
+  graph_bytes_ += g->block.bytes();
   graphs_.push_back(std::move(g));
   return graphs_.back().get();
 }

@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 
 #include <array>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -20,13 +21,14 @@ namespace kiln::backend::cuda {
 class StreamContext {
  public:
   /// A forward pass captured as a CUDA graph for one batch shape, with the activation block it
-  /// was captured on (graphs replay fixed pointers). The first run of a shape runs eagerly and
-  /// marks it seen; the second captures it; later ones replay it.
+  /// was captured on (graphs replay fixed pointers). Shapes run eagerly until they have been
+  /// seen kCaptureAfter times (so every kernel is loaded and every GEMM planned, and one-off
+  /// shapes, as most dynamic batches are, never cost a capture or evict a graph that repeats);
+  /// then they are captured once and replayed.
   struct Graph {
-    std::array<int64_t, 4> key{};  // tokens, sequences, longest sequence, has type ids
+    std::array<int64_t, 4> key{};  // tokens, sequences, attention blocks, has type ids
     CachingAllocator::Block block;
-    bool seen = false;
-    cudaGraphExec_t exec = nullptr;
+    cudaGraphExec_t exec = nullptr;  // null until captured
     uint64_t last_use = 0;
   };
   /// Host time spent returning outputs, for profiles.
@@ -51,8 +53,9 @@ class StreamContext {
   /// host copy of the previous one; returns when everything has arrived.
   Status copy_to_host(const void* device_src, void* host_dst, size_t bytes,
                       CopyTimes* times = nullptr);
-  /// The graph entry for `key`, made with a block of `bytes` from `allocator` when missing;
-  /// beyond kMaxGraphs entries the least recently used one is dropped.
+  /// The graph of `key`; a new, uncaptured entry with a block of `bytes` from `allocator` when
+  /// the shape has now been seen kCaptureAfter times (the least recently used graph goes when
+  /// kMaxGraphs or kMaxGraphBytes would be exceeded); null while the shape should run eagerly.
   Result<Graph*> graph_for(const std::array<int64_t, 4>& key, size_t bytes,
                            CachingAllocator& allocator);
   /// The i-th pair of timing events (created on first use), for per-op profiles.
@@ -60,7 +63,10 @@ class StreamContext {
 
  private:
   static constexpr int kRingSlots = 4;
-  static constexpr size_t kMaxGraphs = 8;
+  static constexpr size_t kMaxGraphs = 32;
+  static constexpr size_t kMaxGraphBytes = size_t{512} << 20;  // their activation blocks
+  static constexpr uint32_t kCaptureAfter = 3;
+  static constexpr size_t kMaxSightings = 4096;  // shapes counted before the counts start over
   static constexpr size_t kChunkBytes = size_t{2} << 20;
   StreamContext() = default;
 
@@ -71,6 +77,8 @@ class StreamContext {
   std::array<cudaEvent_t, kRingSlots> chunk_copied_{};
   std::vector<std::array<cudaEvent_t, 2>> timing_;
   std::vector<std::unique_ptr<Graph>> graphs_;
+  size_t graph_bytes_ = 0;
+  std::map<std::array<int64_t, 4>, uint32_t> sightings_;  // shapes not captured yet
   uint64_t uses_ = 0;
 };
 

@@ -259,13 +259,18 @@ Status CudaEncoder::forward(StreamContext& c, const EncoderInputs& in, float* hi
   const bool types = in.type_ids != nullptr && type_.get() != nullptr;
   const size_t bytes = layout(t, n, types, nullptr).total_bytes;
 
-  // Small batches replay a graph captured on a block the context keeps; others take a block
-  // from the cache for this run.
+  // Small batches of a shape seen often enough replay a graph captured on a block the context
+  // keeps; others take a block from the cache for this run. The tensor-core attention grid
+  // depends on the longest sequence only through its number of query blocks.
   StreamContext::Graph* graph = nullptr;
   CachingAllocator::Block local;
   if (graphs_ && !profile_ && t <= kGraphMaxTokens) {
-    KILN_ASSIGN_OR_RETURN(graph, c.graph_for({t, n, max_len, types ? 1 : 0}, bytes, activations_));
-  } else {
+    const int64_t attention_blocks =
+        mma_attention_ ? (max_len + kAttentionQueryBlock - 1) / kAttentionQueryBlock : max_len;
+    KILN_ASSIGN_OR_RETURN(
+        graph, c.graph_for({t, n, attention_blocks, types ? 1 : 0}, bytes, activations_));
+  }
+  if (graph == nullptr) {
     KILN_ASSIGN_OR_RETURN(local, activations_.allocate(bytes));
   }
   SyncOnExit sync{st};  // blocks go back to the cache only once the stream is idle
@@ -289,8 +294,8 @@ Status CudaEncoder::forward(StreamContext& c, const EncoderInputs& in, float* hi
   Marks marks;
   if (graph != nullptr && graph->exec != nullptr) {
     KILN_CUDA_CHECK(cudaGraphLaunch(graph->exec, st));
-  } else if (graph != nullptr && graph->seen) {
-    // Seen before, so every kernel is loaded and every GEMM planned: capture the pass.
+  } else if (graph != nullptr) {
+    // Run eagerly before, so every kernel is loaded and every GEMM planned: capture the pass.
     KILN_CUDA_CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
     const Status enqueued = enqueue(c, b, in, max_len, nullptr);
     cudaGraph_t g = nullptr;
@@ -307,7 +312,6 @@ Status CudaEncoder::forward(StreamContext& c, const EncoderInputs& in, float* hi
     KILN_CUDA_CHECK(cudaGraphLaunch(graph->exec, st));
   } else {
     KILN_RETURN_IF_ERROR(enqueue(c, b, in, max_len, profile_ ? &marks : nullptr));
-    if (graph != nullptr) graph->seen = true;
   }
 
   StreamContext::CopyTimes copy;

@@ -294,7 +294,7 @@ TEST_P(CudaEncoderTest, ConcurrentRunsEqualSerialRuns) {
   std::vector<std::thread> threads;
   for (int i = 0; i < 4; ++i) {
     threads.emplace_back([&, i] {
-      // Each thread sees every batch three times: eager, graph capture, graph replay.
+      // Each thread sees every batch three times: eager runs, graph captures and replays.
       for (int r = 0; r < 12; ++r) got[i].push_back(run(*gpu, batches[(i + r) % 4], h));
     });
   }
@@ -307,8 +307,8 @@ TEST_P(CudaEncoderTest, ConcurrentRunsEqualSerialRuns) {
 }
 
 TEST_P(CudaEncoderTest, GraphReplaysTakeNewInputs) {
-  // Two batches of one shape, alternating: the first run of the shape is eager, the second is
-  // captured, the rest replay the graph, which must read each run's own token ids.
+  // Two batches of one shape, alternating: the first two runs of the shape are eager, the third
+  // is captured, the rest replay the graph, which must read each run's own token ids.
   const std::string dir = kTiny + "roberta";
   const Model m = load(dir);
   const int64_t h = m.config.hidden_size;
@@ -321,6 +321,13 @@ TEST_P(CudaEncoderTest, GraphReplaysTakeNewInputs) {
     EXPECT_EQ(run(*gpu, a, h), first_a) << "round " << r;
     EXPECT_EQ(run(*gpu, b, h), first_b) << "round " << r;
   }
+  // Same tokens and sequences, another longest sequence in the same attention block count: the
+  // graph captured above serves it, and must equal an eager run.
+  const Batch c(m.config, {25, 7, 17}, 3);
+  auto fresh = compile("cuda", dir, p());
+  ASSERT_NE(fresh, nullptr);
+  const auto eager_c = run(*fresh, c, h);
+  EXPECT_EQ(run(*gpu, c, h), eager_c);
 }
 
 TEST(CudaDevice, RegisteredAndHonestAboutPrecisions) {
