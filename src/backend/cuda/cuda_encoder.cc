@@ -257,18 +257,36 @@ Status CudaEncoder::forward(StreamContext& c, const EncoderInputs& in, float* hi
     max_len = std::max<int64_t>(max_len, in.cu_seqlens[s + 1] - in.cu_seqlens[s]);
   }
   const bool types = in.type_ids != nullptr && type_.get() != nullptr;
-  const size_t bytes = layout(t, n, types, nullptr).total_bytes;
+  // Small batches run as CUDA graphs captured per shape bucket: the tokens are padded to a
+  // multiple of 16 (up to 128) or 64 by one extra sequence of pad ids at the end, and the
+  // sequence count to a power of two by empty sequences, so that the batches a server forms
+  // (every one a different size) replay a few graphs instead of paying an eager pass's host
+  // time (a cuBLASLt call and a launch per op). The real sequences stay ragged and are computed
+  // exactly as without padding; the extra tokens (at most 63) are computed and dropped.
+  const bool graphable = graphs_ && !profile_ && t <= kGraphMaxTokens;
+  int64_t tp = t, np = n;
+  if (graphable && config_.max_sequence_length() >= kAttentionQueryBlock) {
+    const int64_t step = t <= 128 ? 16 : 64;
+    tp = (t + step - 1) / step * step;
+    np = n + (tp > t ? 1 : 0);
+    int64_t pow2 = 1;
+    while (pow2 < np) pow2 *= 2;
+    np = pow2;
+  }
+  const int64_t attention_len = std::max(max_len, tp - t);
+  const size_t bytes = layout(tp, np, types, nullptr).total_bytes;
 
-  // Small batches of a shape seen often enough replay a graph captured on a block the context
-  // keeps; others take a block from the cache for this run. The tensor-core attention grid
-  // depends on the longest sequence only through its number of query blocks.
+  // Shapes seen often enough replay a graph captured on a block the context keeps; others take
+  // a block from the cache for this run. The tensor-core attention grid depends on the longest
+  // sequence only through its number of query blocks.
   StreamContext::Graph* graph = nullptr;
   CachingAllocator::Block local;
-  if (graphs_ && !profile_ && t <= kGraphMaxTokens) {
+  if (graphable) {
     const int64_t attention_blocks =
-        mma_attention_ ? (max_len + kAttentionQueryBlock - 1) / kAttentionQueryBlock : max_len;
+        mma_attention_ ? (attention_len + kAttentionQueryBlock - 1) / kAttentionQueryBlock
+                       : attention_len;
     KILN_ASSIGN_OR_RETURN(
-        graph, c.graph_for({t, n, attention_blocks, types ? 1 : 0}, bytes, activations_));
+        graph, c.graph_for({tp, np, attention_blocks, types ? 1 : 0}, bytes, activations_));
   }
   if (graph == nullptr) {
     KILN_ASSIGN_OR_RETURN(local, activations_.allocate(bytes));
@@ -276,20 +294,28 @@ Status CudaEncoder::forward(StreamContext& c, const EncoderInputs& in, float* hi
   SyncOnExit sync{st};  // blocks go back to the cache only once the stream is idle
   c.gemm().set_tuning(tuning_.get());
   const Buffers b =
-      layout(t, n, types, static_cast<char*>(graph ? graph->block.get() : local.get()));
+      layout(tp, np, types, static_cast<char*>(graph ? graph->block.get() : local.get()));
 
   KILN_ASSIGN_OR_RETURN(void* staging, c.input_staging(b.input_bytes));
   auto* stage = static_cast<char*>(staging);
   const auto* d_base = reinterpret_cast<const char*>(b.ids);
-  std::memcpy(stage, in.ids, t * sizeof(int32_t));
+  auto* ids = reinterpret_cast<int32_t*>(stage);
+  std::memcpy(ids, in.ids, t * sizeof(int32_t));
+  std::fill(ids + t, ids + tp, static_cast<int32_t>(config_.pad_token_id));
   if (types) {
-    std::memcpy(stage + (reinterpret_cast<const char*>(b.types) - d_base), in.type_ids,
-                t * sizeof(int32_t));
+    auto* type_ids =
+        reinterpret_cast<int32_t*>(stage + (reinterpret_cast<const char*>(b.types) - d_base));
+    std::memcpy(type_ids, in.type_ids, t * sizeof(int32_t));
+    std::fill(type_ids + t, type_ids + tp, 0);
   }
-  std::memcpy(stage + (reinterpret_cast<const char*>(b.cu) - d_base), in.cu_seqlens,
-              (n + 1) * sizeof(int32_t));
+  auto* cu = reinterpret_cast<int32_t*>(stage + (reinterpret_cast<const char*>(b.cu) - d_base));
+  std::memcpy(cu, in.cu_seqlens, (n + 1) * sizeof(int32_t));
+  std::fill(cu + n + 1, cu + np + 1, static_cast<int32_t>(tp));  // the pad sequence, then empty
   KILN_CUDA_CHECK(cudaMemcpyAsync(const_cast<char*>(d_base), staging, b.input_bytes,
                                   cudaMemcpyHostToDevice, st));
+  EncoderInputs padded = in;
+  padded.num_tokens = tp;
+  padded.num_sequences = np;
 
   Marks marks;
   if (graph != nullptr && graph->exec != nullptr) {
@@ -297,7 +323,7 @@ Status CudaEncoder::forward(StreamContext& c, const EncoderInputs& in, float* hi
   } else if (graph != nullptr) {
     // Run eagerly before, so every kernel is loaded and every GEMM planned: capture the pass.
     KILN_CUDA_CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
-    const Status enqueued = enqueue(c, b, in, max_len, nullptr);
+    const Status enqueued = enqueue(c, b, padded, attention_len, nullptr);
     cudaGraph_t g = nullptr;
     const cudaError_t ended = cudaStreamEndCapture(st, &g);
     if (enqueued.ok() && ended == cudaSuccess) {
@@ -311,7 +337,7 @@ Status CudaEncoder::forward(StreamContext& c, const EncoderInputs& in, float* hi
     KILN_CUDA_CHECK(ended);
     KILN_CUDA_CHECK(cudaGraphLaunch(graph->exec, st));
   } else {
-    KILN_RETURN_IF_ERROR(enqueue(c, b, in, max_len, profile_ ? &marks : nullptr));
+    KILN_RETURN_IF_ERROR(enqueue(c, b, padded, attention_len, profile_ ? &marks : nullptr));
   }
 
   StreamContext::CopyTimes copy;

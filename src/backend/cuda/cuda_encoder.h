@@ -18,8 +18,8 @@ namespace kiln::backend::cuda {
 /// See EncoderExecutor. run() is thread-safe: each call leases its own stream context (stream,
 /// cuBLASLt workspace, pinned staging) and activation block from the caching allocator, so
 /// concurrent calls overlap on the GPU and steady-state calls allocate nothing.
-/// Small batches (up to kGraphMaxTokens tokens) replay a CUDA graph per shape from the second run
-/// of that shape on (see StreamContext::Graph). BF16 keeps the residual stream in float32
+/// Small batches (up to kGraphMaxTokens tokens) are padded to a shape bucket (forward()) and
+/// replay a CUDA graph per bucket once it has been seen a few times (see StreamContext::Graph). BF16 keeps the residual stream in float32
 /// (its 8-bit mantissa loses too much over the layers otherwise); FP16 keeps it in FP16.
 /// With ExecutorOptions::profile every op is timed with CUDA events (device time per op; the
 /// first kProfileWarmupRuns runs are left out) and graphs are off.

@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include <rapidjson/error/en.h>
+
 #include "core/json.h"
 
 namespace kiln::backend::cuda {
@@ -69,9 +71,14 @@ std::string encode_device_record(const DeviceRecord& r) {
 
 Result<DeviceRecord> decode_device_record(std::string_view bytes) {
   namespace json = core::json;
+  // Full-precision number parsing: the timings must read back as the very doubles that were
+  // written, so that a record re-encodes to the same bytes.
   json::Document doc;
-  Status parsed = json::parse(bytes, "plan section 'device'", &doc);
-  if (!parsed.ok()) return data_loss(parsed.message());
+  doc.Parse<rapidjson::kParseFullPrecisionFlag>(bytes.data(), bytes.size());
+  if (doc.HasParseError()) {
+    return corrupt("invalid JSON at byte " + std::to_string(doc.GetErrorOffset()) + ": " +
+                   rapidjson::GetParseError_En(doc.GetParseError()));
+  }
   if (!doc.IsObject()) return corrupt("not a JSON object");
   auto backend = json::get_string(doc, "backend");
   if (!backend.ok() || !backend->has_value()) return corrupt("no \"backend\"");

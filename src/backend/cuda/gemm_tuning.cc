@@ -189,6 +189,10 @@ Result<GemmTuning> GemmTuning::from_json(const core::json::Value& gemms) {
     if (!us.ok() || !hus.ok() || !candidates.ok() || !kernel.ok()) {
       return corrupt(where + " has a field of the wrong type");
     }
+    if (!(*us >= 0 && *us < 1e12) || !(*hus >= 0 && *hus < 1e12) || *candidates < 0 ||
+        *candidates > 1 << 20) {
+      return corrupt(where + " has a timing or candidate count out of range");
+    }
     t.us = *us;
     t.heuristic_us = *hus;
     t.candidates = static_cast<int>(*candidates);

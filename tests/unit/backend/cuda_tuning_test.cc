@@ -34,8 +34,9 @@ TEST(CudaDeviceRecord, RoundTrip) {
   TunedGemm t;
   t.shape = {128, 2304, 768, Epilogue::kBias, DType::kF16};
   for (int i = 0; i < 8; ++i) t.algo.data[i] = 0x0123456789abcdefull * static_cast<uint64_t>(i + 1);
-  t.us = 5.5;
-  t.heuristic_us = 6.25;
+  // Timings that RapidJSON's default (fast, not exact) number parsing reads back one ULP off.
+  t.us = 941.7688889142197;
+  t.heuristic_us = 149.31286762229787;
   t.candidates = 12;
   t.kernel = "algo 66 tile 20 stages 8 split-k 1 cluster 2";
   tuning->add(t);
@@ -73,6 +74,8 @@ TEST(CudaDeviceRecord, CorruptRecordsNameTheProblem) {
       {R"({"backend":"cuda","fast_gelu":"yes"})", "fast_gelu"},
       {R"({"backend":"cuda","gemms":{}})", "not an array"},
       {R"({"backend":"cuda","gemms":[{"rows":-1}]})", "gemms[0].rows"},
+      {R"({"backend":"cuda","gemms":[)" + entry + algo + R"(","us":NaN}]})", "invalid JSON"},
+      {R"({"backend":"cuda","gemms":[)" + entry + algo + R"(","us":-1}]})", "out of range"},
       {R"({"backend":"cuda","gemms":[)" + entry + "xyz\"}]}", "128 hex digits"},
       {R"({"backend":"cuda","gemms":[{"rows":128,"out":64,"in":64,"epilogue":"swish","dtype":"f16","algo":")" +
            algo + "\"}]}",
