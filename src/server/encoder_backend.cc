@@ -229,9 +229,11 @@ EncoderBackend::EncoderBackend(std::shared_ptr<const Engine> engine, inference::
 }
 
 Result<std::unique_ptr<BackendInstance>> EncoderBackend::create_instance(int) {
-  // GPU instances only enqueue work from the host: they may run on the submitting thread.
+  // GPU embedding instances only enqueue work from the host: they may run on the submitting
+  // thread. Task heads run on the host with OpenMP (runtime/heads.cc), whose thread team would
+  // then belong to each frontend thread: those keep their instance threads.
   return make_encoder_instance(engine_, config_.max_batch_size() > 0, pad_to_longest_, qa_,
-                               uses_gpu(config_));
+                               uses_gpu(config_) && engine_->info().task == Task::kEmbed);
 }
 
 namespace {

@@ -174,7 +174,7 @@ void register_build(CLI::App& app, Runner* runner) {
   cmd->add_option("--tune-max-tokens", flags->tune_max_tokens,
                   "--device cuda: largest batch (in tokens) the GEMMs are tuned for; larger "
                   "batches use the heuristic")
-      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 17))
       ->capture_default_str();
   cmd->add_flag("--fast-gelu", flags->fast_gelu,
                 "--device cuda: run erf GELU as its tanh approximation fused into the FFN-in "

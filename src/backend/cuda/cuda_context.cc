@@ -117,8 +117,10 @@ Result<StreamContext::Graph*> StreamContext::graph_for(const std::array<int64_t,
   if (++sightings_[key] < kCaptureAfter) return nullptr;
   sightings_.erase(key);
   if (bytes > kMaxGraphBytes) return nullptr;
+  // The cache may hand out a larger block than asked for: the budget counts what is held.
+  KILN_ASSIGN_OR_RETURN(CachingAllocator::Block block, allocator.allocate(bytes));
   while (!graphs_.empty() &&
-         (graphs_.size() >= kMaxGraphs || graph_bytes_ + bytes > kMaxGraphBytes)) {
+         (graphs_.size() >= kMaxGraphs || graph_bytes_ + block.bytes() > kMaxGraphBytes)) {
     // Nothing runs on this context now, so the oldest graph and its block can go.
     auto oldest =
         std::min_element(graphs_.begin(), graphs_.end(),
@@ -130,10 +132,20 @@ Result<StreamContext::Graph*> StreamContext::graph_for(const std::array<int64_t,
   auto g = std::make_unique<Graph>();
   g->key = key;
   g->last_use = uses_;
-  KILN_ASSIGN_OR_RETURN(g->block, allocator.allocate(bytes));
+  g->block = std::move(block);
   graph_bytes_ += g->block.bytes();
   graphs_.push_back(std::move(g));
   return graphs_.back().get();
+}
+
+void StreamContext::drop_graph(const Graph* graph) {
+  for (auto it = graphs_.begin(); it != graphs_.end(); ++it) {
+    if (it->get() != graph) continue;
+    if ((*it)->exec != nullptr) cudaGraphExecDestroy((*it)->exec);
+    graph_bytes_ -= (*it)->block.bytes();
+    graphs_.erase(it);
+    return;
+  }
 }
 
 Result<ContextPool::Lease> ContextPool::acquire() {

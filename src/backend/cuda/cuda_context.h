@@ -58,6 +58,9 @@ class StreamContext {
   /// kMaxGraphs or kMaxGraphBytes would be exceeded); null while the shape should run eagerly.
   Result<Graph*> graph_for(const std::array<int64_t, 4>& key, size_t bytes,
                            CachingAllocator& allocator);
+  /// Forgets `graph` (a capture that failed; its shape starts counting again). The stream must
+  /// be idle: the block goes back to the allocator.
+  void drop_graph(const Graph* graph);
   /// The i-th pair of timing events (created on first use), for per-op profiles.
   Result<std::array<cudaEvent_t, 2>> timing_events(size_t i);
 

@@ -75,7 +75,8 @@ Result<std::unique_ptr<CudaEncoder>> CudaEncoder::create(int device,
   enc->residual_f32_ = enc->dtype_ == DType::kBF16;
   enc->graphs_ = !env_is("KILN_CUDA_GRAPHS", "0");
   enc->mma_attention_ = attention_supports(head_dim) && !env_is("KILN_CUDA_ATTENTION", "simple");
-  enc->fast_gelu_ = options.fast_gelu;
+  // --fast-gelu changes only erf-GELU models (tanh-GELU and ReLU ones are fused anyway).
+  enc->fast_gelu_ = options.fast_gelu && config.activation == Activation::kGeluErf;
   KILN_CUDA_CHECK(cudaSetDevice(device));
   if (!options.device_record.empty())
     KILN_RETURN_IF_ERROR(enc->apply_record(options.device_record));
@@ -86,7 +87,7 @@ Result<std::unique_ptr<CudaEncoder>> CudaEncoder::create(int device,
 
 Status CudaEncoder::apply_record(const std::string& bytes) {
   KILN_ASSIGN_OR_RETURN(DeviceRecord r, decode_device_record(bytes));
-  fast_gelu_ = fast_gelu_ || r.fast_gelu;
+  fast_gelu_ = fast_gelu_ || (r.fast_gelu && config_.activation == Activation::kGeluErf);
   if (r.gemms == nullptr) return ok_status();
   const TuningTarget here = TuningTarget::current(device_);
   if (r.target == here) {
@@ -326,15 +327,19 @@ Status CudaEncoder::forward(StreamContext& c, const EncoderInputs& in, float* hi
     const Status enqueued = enqueue(c, b, padded, attention_len, nullptr);
     cudaGraph_t g = nullptr;
     const cudaError_t ended = cudaStreamEndCapture(st, &g);
-    if (enqueued.ok() && ended == cudaSuccess) {
-      const cudaError_t made = cudaGraphInstantiate(&graph->exec, g, 0);
-      cudaGraphDestroy(g);
+    cudaError_t made = cudaErrorStreamCaptureInvalidated;
+    if (enqueued.ok() && ended == cudaSuccess) made = cudaGraphInstantiate(&graph->exec, g, 0);
+    if (g != nullptr) cudaGraphDestroy(g);
+    if (!enqueued.ok() || ended != cudaSuccess || made != cudaSuccess) {
+      // Forget the entry, so that later batches of the bucket run eagerly (and may retry the
+      // capture later) instead of failing here each time.
+      graph->exec = nullptr;
+      cudaStreamSynchronize(st);
+      c.drop_graph(graph);
+      KILN_RETURN_IF_ERROR(enqueued);
+      KILN_CUDA_CHECK(ended);
       KILN_CUDA_CHECK(made);
-    } else if (g != nullptr) {
-      cudaGraphDestroy(g);
     }
-    KILN_RETURN_IF_ERROR(enqueued);
-    KILN_CUDA_CHECK(ended);
     KILN_CUDA_CHECK(cudaGraphLaunch(graph->exec, st));
   } else {
     KILN_RETURN_IF_ERROR(enqueue(c, b, padded, attention_len, profile_ ? &marks : nullptr));

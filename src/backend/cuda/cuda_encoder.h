@@ -19,10 +19,10 @@ namespace kiln::backend::cuda {
 /// cuBLASLt workspace, pinned staging) and activation block from the caching allocator, so
 /// concurrent calls overlap on the GPU and steady-state calls allocate nothing.
 /// Small batches (up to kGraphMaxTokens tokens) are padded to a shape bucket (forward()) and
-/// replay a CUDA graph per bucket once it has been seen a few times (see StreamContext::Graph). BF16 keeps the residual stream in float32
-/// (its 8-bit mantissa loses too much over the layers otherwise); FP16 keeps it in FP16.
-/// With ExecutorOptions::profile every op is timed with CUDA events (device time per op; the
-/// first kProfileWarmupRuns runs are left out) and graphs are off.
+/// replay a CUDA graph per bucket once it has been seen a few times (see StreamContext::Graph).
+/// BF16 keeps the residual stream in float32 (its 8-bit mantissa loses too much over the layers
+/// otherwise); FP16 keeps it in FP16. With ExecutorOptions::profile every op is timed with CUDA
+/// events (device time per op; the first kProfileWarmupRuns runs are left out) and graphs are off.
 /// Environment, read at compile time: KILN_CUDA_POISON=1 fills the activations with NaN before
 /// every run (tests use it to catch reads of memory nothing wrote); KILN_CUDA_GRAPHS=0 turns
 /// graphs off; KILN_CUDA_ATTENTION=simple picks the reference attention kernel.

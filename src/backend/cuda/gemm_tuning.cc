@@ -166,6 +166,11 @@ Result<GemmTuning> GemmTuning::from_json(const core::json::Value& gemms) {
       return ok_status();
     };
     KILN_RETURN_IF_ERROR(need_int("rows", &t.shape.rows));
+    if (bucket(t.shape.rows) != t.shape.rows) {
+      return corrupt(where + ".rows " + std::to_string(t.shape.rows) +
+                     " is not a token bucket (a power of two, at least " +
+                     std::to_string(kMinBucket) + ")");
+    }
     KILN_RETURN_IF_ERROR(need_int("out", &t.shape.out));
     KILN_RETURN_IF_ERROR(need_int("in", &t.shape.in));
     auto epi = json::get_string(g, "epilogue");
@@ -197,6 +202,7 @@ Result<GemmTuning> GemmTuning::from_json(const core::json::Value& gemms) {
     t.heuristic_us = *hus;
     t.candidates = static_cast<int>(*candidates);
     t.kernel = std::move(*kernel);
+    if (out.find(t.shape) != nullptr) return corrupt(where + " repeats an earlier shape");
     out.add(std::move(t));
   }
   return out;

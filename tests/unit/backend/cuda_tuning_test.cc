@@ -76,6 +76,11 @@ TEST(CudaDeviceRecord, CorruptRecordsNameTheProblem) {
       {R"({"backend":"cuda","gemms":[{"rows":-1}]})", "gemms[0].rows"},
       {R"({"backend":"cuda","gemms":[)" + entry + algo + R"(","us":NaN}]})", "invalid JSON"},
       {R"({"backend":"cuda","gemms":[)" + entry + algo + R"(","us":-1}]})", "out of range"},
+      {R"({"backend":"cuda","gemms":[{"rows":100,"out":64,"in":64,"epilogue":"bias","dtype":"f16","algo":")" +
+           algo + "\"}]}",
+       "not a token bucket"},
+      {R"({"backend":"cuda","gemms":[)" + entry + algo + "\"}," + entry + algo + "\"}]}",
+       "repeats"},
       {R"({"backend":"cuda","gemms":[)" + entry + "xyz\"}]}", "128 hex digits"},
       {R"({"backend":"cuda","gemms":[{"rows":128,"out":64,"in":64,"epilogue":"swish","dtype":"f16","algo":")" +
            algo + "\"}]}",
