@@ -43,8 +43,8 @@ __global__ void fill_random_kernel(T* __restrict__ out, int64_t n, uint32_t seed
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     // splitmix64 of (seed, i): cheap, well mixed, reproducible.
-    uint64_t z = (static_cast<uint64_t>(seed) << 40) + static_cast<uint64_t>(i) +
-                 0x9e3779b97f4a7c15ull;
+    uint64_t z =
+        (static_cast<uint64_t>(seed) << 40) + static_cast<uint64_t>(i) + 0x9e3779b97f4a7c15ull;
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     z ^= z >> 31;

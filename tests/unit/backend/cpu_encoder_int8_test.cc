@@ -19,6 +19,7 @@
 #include "model/config.h"
 #include "model/safetensors.h"
 #include "model/weights.h"
+#include "model_util.h"
 
 namespace kiln::backend {
 namespace {
@@ -29,20 +30,10 @@ bool have_int8() {
   return cpu::active_isa() == cpu::Isa::kAvx512 && cpu::cpu_features().avx512_vnni;
 }
 
-const std::string kTiny = std::string(KILN_SOURCE_DIR) + "/tests/golden/models/tiny/";
+const std::string& kTiny = testing::kTinyModels;
 
-struct Model {
-  model::ModelConfig config;
-  model::EncoderWeights weights;
-};
-
-Model load(const std::string& dir) {
-  Model m;
-  m.config = model::parse_config(core::read_file(dir + "/config.json").value()).value();
-  auto file = model::SafeTensors::open(dir + "/model.safetensors").value();
-  m.weights = model::load_weights(file, m.config).value();
-  return m;
-}
+using Model = testing::TestModel;
+Model load(const std::string& dir) { return testing::load_test_model(dir); }
 
 ExecutorOptions with(Precision p) {
   ExecutorOptions o;

@@ -20,6 +20,7 @@
 #include "model/config.h"
 #include "model/safetensors.h"
 #include "model/weights.h"
+#include "model_util.h"
 #include "runtime/heads.h"
 
 namespace kiln::testing {
@@ -28,7 +29,7 @@ namespace {
 using backend::EncoderExecutor;
 using backend::EncoderInputs;
 
-const std::string kTiny = std::string(KILN_SOURCE_DIR) + "/tests/golden/models/tiny/";
+const std::string& kTiny = kTinyModels;
 
 // The tiny golden checkpoints have deliberately large random weights (std 0.2); there BF16's
 // 8-bit mantissa gives errors of a few percent, as the CPU BF16 path's golden test allows
@@ -62,18 +63,8 @@ std::vector<std::string> model_dirs() {
   return dirs;
 }
 
-struct Model {
-  model::ModelConfig config;
-  model::EncoderWeights weights;
-};
-
-Model load(const std::string& dir) {
-  Model m;
-  m.config = model::parse_config(core::read_file(dir + "/config.json").value()).value();
-  auto file = model::SafeTensors::open(dir + "/model.safetensors").value();
-  m.weights = model::load_weights(file, m.config).value();
-  return m;
-}
+using Model = TestModel;
+Model load(const std::string& dir) { return load_test_model(dir); }
 
 std::unique_ptr<EncoderExecutor> compile(const std::string& device, const std::string& dir,
                                          Precision p) {

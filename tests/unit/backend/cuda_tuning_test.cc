@@ -17,6 +17,7 @@
 #include "kiln/engine.h"
 #include "model/config.h"
 #include "model/safetensors.h"
+#include "model_util.h"
 #include "plan/plan_builder.h"
 
 namespace kiln::testing {
@@ -27,7 +28,7 @@ using backend::cuda::Epilogue;
 using backend::cuda::GemmTuning;
 using backend::cuda::TunedGemm;
 
-const std::string kTiny = std::string(KILN_SOURCE_DIR) + "/tests/golden/models/tiny/";
+const std::string& kTiny = kTinyModels;
 
 TEST(CudaDeviceRecord, RoundTrip) {
   auto tuning = std::make_shared<GemmTuning>();
@@ -100,18 +101,8 @@ TEST(CudaDeviceRecord, CorruptRecordsNameTheProblem) {
   EXPECT_EQ(other.status().code(), StatusCode::kFailedPrecondition);
 }
 
-struct Model {
-  model::ModelConfig config;
-  model::EncoderWeights weights;
-};
-
-Model load(const std::string& dir) {
-  Model m;
-  m.config = model::parse_config(core::read_file(dir + "/config.json").value()).value();
-  auto file = model::SafeTensors::open(dir + "/model.safetensors").value();
-  m.weights = model::load_weights(file, m.config).value();
-  return m;
-}
+using Model = TestModel;
+Model load(const std::string& dir) { return load_test_model(dir); }
 
 std::unique_ptr<backend::EncoderExecutor> compile(const std::string& device, const std::string& dir,
                                                   const backend::ExecutorOptions& o) {
