@@ -236,8 +236,6 @@ Result<TunedGemm> GemmRunner::tune(const GemmShape& s, const void* x,
     return unimplemented("cublasLt has no algorithm for a " + std::to_string(s.rows) + "x" +
                          std::to_string(s.out) + "x" + std::to_string(s.in) + " GEMM");
   }
-  std::vector<cublasLtMatmulAlgo_t> candidates;
-  for (const auto& f : found) candidates.push_back(f.algo);
   // Split-K variants of these were tried (2, 4, 8 parts for <= 1024 tokens): better alone
   // but slower inside the forward pass's graph (BERT-base batch 1: 0.537 against 0.501 ms), so
   // only cuBLASLt's own proposals are timed.
@@ -267,8 +265,8 @@ Result<TunedGemm> GemmRunner::tune(const GemmShape& s, const void* x,
   TunedGemm best;
   best.shape = s;
   best.us = std::numeric_limits<double>::infinity();
-  for (size_t i = 0; i < candidates.size(); ++i) {
-    const cublasLtMatmulAlgo_t& algo = candidates[i];
+  for (size_t i = 0; i < found.size(); ++i) {
+    const cublasLtMatmulAlgo_t& algo = found[i].algo;
     KILN_ASSIGN_OR_RETURN(double estimate, time(algo, 3));  // also the warm-up
     if (estimate < 0) continue;
     const int calls =
