@@ -12,6 +12,21 @@ OUT=${OUT:-/tmp/kiln-server-bench}
 MODELS=${MODELS:-/tmp/kiln-models}
 INSTANCES=${INSTANCES:-2}
 CONCURRENCY=${CONCURRENCY:-1 4 16 64 256}
+# The client gets cores of its own, as it would on another machine: perf_analyzer's one thread
+# per concurrent request otherwise competes with the server's threads for the same cores.
+# SERVER_CPUS / CLIENT_CPUS are taskset lists; empty = no pinning.
+half=$(( $(nproc) / 2 ))
+SERVER_CPUS=${SERVER_CPUS-0-$((half - 1))}
+CLIENT_CPUS=${CLIENT_CPUS-$half-$(( $(nproc) - 1 ))}
+pin() { local cpus=$1; shift; if [ -n "$cpus" ]; then taskset -c "$cpus" "$@"; else "$@"; fi; }
+# CPU seconds the server has used so far (user, system) and since when it runs.
+server_cpu() {
+  local ticks; ticks=$(getconf CLK_TCK)
+  awk -v t="$ticks" '{printf "  server cpu: user %.1f s, sys %.1f s\n", $14 / t, $15 / t}' "/proc/$1/stat"
+  ps -o etimes= -p "$1" | awk '{print "  server wall: " $1 " s"}'
+}
+server_pin=()
+[ -n "$SERVER_CPUS" ] && server_pin=(taskset -c "$SERVER_CPUS")  # taskset execs: $! stays kiln
 mkdir -p "$OUT" "$MODELS"
 # The bundle's libraries (its libstdc++ among them) only for its binaries, never for python3.
 libs() { LD_LIBRARY_PATH=$PKG/lib:/usr/local/cuda/lib64 "$@"; }
@@ -45,8 +60,8 @@ max_batch_size: 256
 instance_group [ { count: $INSTANCES kind: KIND_GPU } ]
 $batching
 CFG
-  # Started directly (not through the libs function) so that $! is kiln itself.
-  LD_LIBRARY_PATH=$PKG/lib:/usr/local/cuda/lib64 "$PKG/bin/kiln" serve --model-repository "$repo" \
+  # Started directly (not through a shell function) so that $! is kiln itself.
+  LD_LIBRARY_PATH=$PKG/lib:/usr/local/cuda/lib64 "${server_pin[@]}" "${KILN:-$PKG/bin/kiln}" serve --model-repository "$repo" \
     --http-port 18000 --grpc-port 18001 \
     --metrics-port 18002 > "$OUT/serve_$mode.log" 2>&1 &
   server=$!
@@ -55,18 +70,49 @@ CFG
     sleep 0.5
   done
   {
-    echo "== mode $mode, $INSTANCES instances"
+    echo "== mode $mode, $INSTANCES instances, server cpus ${SERVER_CPUS:-all}, client cpus ${CLIENT_CPUS:-all}"
     for c in $CONCURRENCY; do
-      timeout "${PA_TIMEOUT:-90}" env LD_LIBRARY_PATH=$PKG/lib:/usr/local/cuda/lib64 "$PKG/bin/perf_analyzer" -m minilm -u localhost:18001 -i grpc --input-data "$OUT/sst2.json" \
+      # PERF=path/to/perf: a 10 s call-graph profile of the server at each concurrency
+      # (KILN=an unstripped kiln for symbol names).
+      if [ -n "${PERF:-}" ]; then
+        (sleep 8; LD_LIBRARY_PATH=${PERF_LIBS:-} "$PERF" record -F 499 -g -p "$server" \
+          -o "$OUT/perf_${mode}_c$c.data" -- sleep 10 > /dev/null 2>&1) &
+      fi
+      TIMEFORMAT="  client cpu: wall %R s, user %U s, sys %S s"
+      time pin "$CLIENT_CPUS" timeout "${PA_TIMEOUT:-90}" env LD_LIBRARY_PATH=$PKG/lib:/usr/local/cuda/lib64 "$PKG/bin/perf_analyzer" -m minilm -u localhost:18001 -i grpc ${PA_ARGS:-} --input-data "$OUT/sst2.json" \
         --concurrency-range "$c" --measurement-interval 2000 --percentile 95 \
         --stability-percentage 50 --max-trials "${PA_TRIALS:-5}" 2>&1 |
         grep -E "concurrency|Throughput|p95|Avg request|Server:|Avg latency|Failed"
-    done
+      server_cpu "$server"  # cumulative: the difference between two lines is one run's
+      wait  # the profile, if any
+    done 2>&1
   } | tee "$OUT/perf_analyzer_$mode.txt"
   curl -s localhost:18002/metrics | grep -E "^nv_(inference_(count|exec_count|request_success)|gpu_|energy)" | tee "$OUT/metrics_$mode.txt"
   kill -INT $server; wait $server
   tail -3 "$OUT/serve_$mode.log"
 done
+# The ceiling of server and client together: Triton's identity model (no compute, no batching,
+# runs on the gRPC thread), same pinning, same client settings.
+if [ -n "${CEILING-1}" ]; then
+  rm -rf "$repo" && mkdir -p "$repo" && cp -r model_repository/identity "$repo/"
+  LD_LIBRARY_PATH=$PKG/lib:/usr/local/cuda/lib64 "${server_pin[@]}" "$PKG/bin/kiln" serve --model-repository "$repo" \
+    --http-port 18000 --grpc-port 18001 --metrics-port 18002 > "$OUT/serve_identity.log" 2>&1 &
+  server=$!
+  for _ in $(seq 120); do
+    curl -sf localhost:18000/v2/health/ready > /dev/null && break
+    sleep 0.5
+  done
+  {
+    echo "== identity model (server and client ceiling)"
+    for c in ${CEILING_CONCURRENCY:-16 64 256}; do
+      pin "$CLIENT_CPUS" timeout "${PA_TIMEOUT:-90}" env LD_LIBRARY_PATH=$PKG/lib:/usr/local/cuda/lib64 "$PKG/bin/perf_analyzer" -m identity -u localhost:18001 -i grpc ${PA_ARGS:-} \
+        --concurrency-range "$c" --measurement-interval 2000 --percentile 95 \
+        --stability-percentage 50 --max-trials "${PA_TRIALS:-5}" 2>&1 |
+        grep -E "concurrency|Throughput|p95|Avg request|Server:|Avg latency|Failed"
+    done
+  } | tee "$OUT/perf_analyzer_identity.txt"
+  kill -INT $server; wait $server
+fi
 # The engine alone, same weights: batches of fixed 32-token sequences (SST-2 dev averages ~25
 # tokens with [CLS]/[SEP]).
 libs "$PKG/bin/kiln_cuda_bench" "$m" --label minilm-engine --batches 1,16,64,256 --seq 32 --iters 200 |

@@ -16,6 +16,12 @@ DynamicBatcher::DynamicBatcher(BatcherOptions options,
       claimed_(instances_.size(), 0) {
   inline_ok_ =
       (!options_.dynamic || options_.max_queue_delay_us == 0) && !options_.preserve_ordering;
+  if (options_.max_batch_rows > 1) {
+    responder_threads_ = options_.responder_threads > 0
+                             ? static_cast<size_t>(options_.responder_threads)
+                             : std::clamp<size_t>(2 * instances_.size(), 2, 8);
+    responder_ = std::make_unique<Responder>(static_cast<int>(responder_threads_));
+  }
   for (size_t i = 0; i < instances_.size(); ++i) {
     threads_.emplace_back([this, i] { run(i); });
   }
@@ -76,7 +82,7 @@ int DynamicBatcher::inline_instance_locked() const {
 
 int64_t DynamicBatcher::in_flight() const {
   std::lock_guard lock(mu_);
-  return queued_ + executing_;
+  return queued_ + executing_ + responding_.load();
 }
 
 void DynamicBatcher::stop() {
@@ -88,8 +94,11 @@ void DynamicBatcher::stop() {
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
   }
-  std::unique_lock lock(mu_);  // executions on submitting threads use the instances too
-  cv_.wait(lock, [this] { return inline_running_ == 0; });
+  {
+    std::unique_lock lock(mu_);  // executions on submitting threads use the instances too
+    cv_.wait(lock, [this] { return inline_running_ == 0; });
+  }
+  if (responder_ != nullptr) responder_->drain();
 }
 
 void DynamicBatcher::expire_locked(Clock::time_point now, std::vector<RequestPtr>* rejected) {
@@ -176,6 +185,7 @@ void DynamicBatcher::run(size_t index) {
   for (;;) {
     Batch batch;
     std::vector<RequestPtr> rejected;
+    int64_t taken = 0;
     bool exit = false;
     {
       std::unique_lock lock(mu_);
@@ -197,14 +207,15 @@ void DynamicBatcher::run(size_t index) {
           cv_.wait_until(lock, wake);
         }
       }
-      executing_ += static_cast<int64_t>(batch.requests.size() + rejected.size());
+      taken = static_cast<int64_t>(batch.requests.size() + rejected.size());
+      executing_ += taken;
       busy_[index] = batch.requests.empty() ? 0 : 1;
     }
     for (auto& r : rejected) finish(std::move(r), ExecutionTimes{});
     if (!batch.requests.empty()) execute(index, batch);
     {
       std::lock_guard lock(mu_);
-      executing_ -= static_cast<int64_t>(batch.requests.size() + rejected.size());
+      executing_ -= taken;  // answer() may have handed the requests on
       busy_[index] = 0;
     }
     if (exit) return;
@@ -225,7 +236,32 @@ void DynamicBatcher::execute(size_t index, Batch& batch) {
   int64_t rows_ok = 0;
   for (const auto& r : batch.requests) rows_ok += r->response.ok() ? r->rows : 0;
   on_execution_(rows_ok, times);
-  for (auto& r : batch.requests) finish(std::move(r), times);
+  answer(batch, times);
+}
+
+void DynamicBatcher::answer(Batch& batch, const ExecutionTimes& times) {
+  const size_t n = batch.requests.size();
+  if (responder_ == nullptr || n < 2) {
+    for (auto& r : batch.requests) finish(std::move(r), times);
+    return;
+  }
+  // Chunks of at least 4 requests: below that a hand-over costs more than it saves.
+  constexpr size_t kMinChunk = 4;
+  const size_t chunks = std::clamp<size_t>(n / kMinChunk, 1, responder_threads_);
+  responding_.fetch_add(static_cast<int64_t>(n));
+  for (size_t c = 0; c < chunks; ++c) {
+    auto part = std::make_shared<std::vector<RequestPtr>>();
+    for (size_t i = c * n / chunks; i < (c + 1) * n / chunks; ++i) {
+      part->push_back(std::move(batch.requests[i]));
+    }
+    responder_->post([this, part, times] {
+      for (auto& r : *part) {
+        finish(std::move(r), times);
+        responding_.fetch_sub(1);
+      }
+    });
+  }
+  batch.requests.clear();
 }
 
 void DynamicBatcher::finish(RequestPtr request, const ExecutionTimes& times) {

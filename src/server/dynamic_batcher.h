@@ -5,8 +5,11 @@
 // thread when the instance allows it (BackendInstance::runs_inline) and batching would not wait
 // for company anyway (no dynamic batching, or a zero queue delay): waking the instance's
 // thread would only add its wake-up (tens of microseconds on a VM) to the request.
+// The requests of a batch are answered on a Responder's threads while the instance's thread
+// takes the next batch.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -15,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "server/responder.h"
 #include "server/scheduler.h"
 
 namespace kiln::server {
@@ -38,6 +42,8 @@ struct BatcherOptions {
   uint32_t priority_levels = 1;  ///< at least 1
   uint32_t default_priority_level = 1;
   std::vector<QueuePolicy> policies;  ///< one per level (index 0 = level 1)
+  /// Threads answering executed batches of several requests; 0 = two per instance, 2 to 8.
+  int responder_threads = 0;
 };
 
 class DynamicBatcher final : public Scheduler {
@@ -66,6 +72,9 @@ class DynamicBatcher final : public Scheduler {
   // With mu_ held: decides whether a batch should go now; else sets *wake.
   bool take_batch_locked(Clock::time_point now, Batch* batch, Clock::time_point* wake);
   void finish(RequestPtr request, const ExecutionTimes& times);
+  // Answers the requests of an executed batch: on the responder's threads when there are
+  // several (in chunks, so that several threads share a large batch), else right here.
+  void answer(Batch& batch, const ExecutionTimes& times);
 
   const BatcherOptions options_;
   std::vector<std::unique_ptr<BackendInstance>> instances_;
@@ -84,6 +93,9 @@ class DynamicBatcher final : public Scheduler {
   std::vector<char> busy_;     // per instance: its thread is executing a batch
   std::vector<char> claimed_;  // per instance: a submitting thread is executing on it
   int inline_running_ = 0;
+  std::unique_ptr<Responder> responder_;  // null without batching
+  size_t responder_threads_ = 0;
+  std::atomic<int64_t> responding_{0};  // requests handed to the responder, not yet answered
 
   // preserve_ordering: responses wait here until every earlier request has been answered.
   std::mutex order_mu_;

@@ -110,13 +110,17 @@ Result<StreamContext::Graph*> StreamContext::graph_for(const std::array<int64_t,
   for (auto& g : graphs_) {
     if (g->key == key) {
       g->last_use = uses_;
+      ++counts_.replays;
       return g.get();
     }
   }
   if (sightings_.size() >= kMaxSightings) sightings_.clear();
-  if (++sightings_[key] < kCaptureAfter) return nullptr;
+  if (++sightings_[key] < kCaptureAfter || bytes > kMaxGraphBytes) {
+    ++counts_.eager;
+    return nullptr;
+  }
   sightings_.erase(key);
-  if (bytes > kMaxGraphBytes) return nullptr;
+  ++counts_.captures;
   // The cache may hand out a larger block than asked for: the budget counts what is held.
   KILN_ASSIGN_OR_RETURN(CachingAllocator::Block block, allocator.allocate(bytes));
   while (!graphs_.empty() &&
@@ -128,6 +132,7 @@ Result<StreamContext::Graph*> StreamContext::graph_for(const std::array<int64_t,
     if ((*oldest)->exec != nullptr) KILN_CUDA_CHECK(cudaGraphExecDestroy((*oldest)->exec));
     graph_bytes_ -= (*oldest)->block.bytes();
     graphs_.erase(oldest);
+    ++counts_.evictions;
   }
   auto g = std::make_unique<Graph>();
   g->key = key;
@@ -146,6 +151,13 @@ void StreamContext::drop_graph(const Graph* graph) {
     graphs_.erase(it);
     return;
   }
+}
+
+StreamContext::GraphCounts ContextPool::graph_counts() {
+  std::lock_guard<std::mutex> lock(mu_);
+  StreamContext::GraphCounts sum;
+  for (const auto& c : free_) sum += c->graph_counts();
+  return sum;
 }
 
 Result<ContextPool::Lease> ContextPool::acquire() {

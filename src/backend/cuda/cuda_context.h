@@ -31,6 +31,17 @@ class StreamContext {
     cudaGraphExec_t exec = nullptr;  // null until captured
     uint64_t last_use = 0;
   };
+  /// How batches ran: replaying a graph, capturing one, or eagerly; graphs evicted for others.
+  struct GraphCounts {
+    uint64_t replays = 0, captures = 0, eager = 0, evictions = 0;
+    GraphCounts& operator+=(const GraphCounts& o) {
+      replays += o.replays;
+      captures += o.captures;
+      eager += o.eager;
+      evictions += o.evictions;
+      return *this;
+    }
+  };
   /// Host time spent returning outputs, for profiles.
   struct CopyTimes {
     double wait_ms = 0;  // waiting for the device (kernels and DMA)
@@ -61,12 +72,14 @@ class StreamContext {
   /// Forgets `graph` (a capture that failed; its shape starts counting again). The stream must
   /// be idle: the block goes back to the allocator.
   void drop_graph(const Graph* graph);
+  /// Counts of graph_for's answers so far (a non-graphable run counts as eager elsewhere).
+  const GraphCounts& graph_counts() const { return counts_; }
   /// The i-th pair of timing events (created on first use), for per-op profiles.
   Result<std::array<cudaEvent_t, 2>> timing_events(size_t i);
 
  private:
   static constexpr int kRingSlots = 4;
-  static constexpr size_t kMaxGraphs = 32;
+  static constexpr size_t kMaxGraphs = 128;
   static constexpr size_t kMaxGraphBytes = size_t{512} << 20;  // their activation blocks
   static constexpr uint32_t kCaptureAfter = 3;
   static constexpr size_t kMaxSightings = 4096;  // shapes counted before the counts start over
@@ -83,6 +96,7 @@ class StreamContext {
   size_t graph_bytes_ = 0;
   std::map<std::array<int64_t, 4>, uint32_t> sightings_;  // shapes not captured yet
   uint64_t uses_ = 0;
+  GraphCounts counts_;
 };
 
 /// Free contexts (which hold activation blocks of their graphs: destroy the pool before the
@@ -111,6 +125,8 @@ class ContextPool {
   };
 
   Result<Lease> acquire();
+  /// The graph counts of the contexts not in use, summed.
+  StreamContext::GraphCounts graph_counts();
 
  private:
   void release(std::unique_ptr<StreamContext> ctx);

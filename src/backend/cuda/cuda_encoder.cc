@@ -150,7 +150,18 @@ std::string CudaEncoder::device_record() const {
   return encode_device_record({tuned_on_, fast_gelu_, tuning_});
 }
 
-CudaEncoder::~CudaEncoder() { cudaSetDevice(device_); }
+CudaEncoder::~CudaEncoder() {
+  cudaSetDevice(device_);
+  // How the small batches ran, for whoever tunes the shape buckets: a server log line per model.
+  const StreamContext::GraphCounts n = contexts_.graph_counts();
+  if (n.replays + n.captures + n.eager > 0) {
+    core::log(core::LogLevel::kInfo, "cuda graphs",
+              {{"replays", std::to_string(n.replays)},
+               {"captures", std::to_string(n.captures)},
+               {"eager", std::to_string(n.eager)},
+               {"evictions", std::to_string(n.evictions)}});
+  }
+}
 
 Status CudaEncoder::upload(const model::EncoderWeights& w, const PrebuiltWeights* pre) {
   cudaStream_t stream = nullptr;

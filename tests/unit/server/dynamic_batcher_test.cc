@@ -2,7 +2,8 @@
 // that find an idle inline-capable instance and nothing queued run on the submitting thread;
 // batching with a queue delay, CPU-style instances and busy instances keep the hand-over; an
 // instance never runs two batches at once; every request is answered exactly once; stop()
-// waits for executions on submitting threads.
+// waits for executions on submitting threads; batches are answered on the responder's threads
+// while the instance runs the next one, and stop() waits for those answers too.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -159,6 +160,65 @@ TEST(DynamicBatcherInline, StopWaitsForExecutionsOnSubmittingThreads) {
   submitter.join();
   auto late = std::make_unique<PendingRequest>();
   EXPECT_EQ(h.batcher->enqueue(late).code(), StatusCode::kUnavailable);
+}
+
+// The first batch's answers wait until the instance has run the second batch: were they given
+// on the instance's thread, the second batch could never run.
+TEST(DynamicBatcherResponder, InstanceRunsTheNextBatchWhileTheLastIsAnswered) {
+  BatcherOptions o;
+  o.dynamic = true;
+  o.max_batch_rows = 16;
+  o.preferred_batch_sizes = {16};
+  o.max_queue_delay_us = 10'000'000;  // batches go only when 16 requests are there
+  o.policies.resize(1);
+  auto instance = std::make_unique<RecordingInstance>(false, std::chrono::microseconds(0));
+  RecordingInstance* inst = instance.get();
+  std::atomic<int> executions{0}, answered{0}, answered_late{0};
+  std::vector<std::unique_ptr<BackendInstance>> list;
+  list.push_back(std::move(instance));
+  DynamicBatcher batcher(
+      o, std::move(list),
+      [&](RequestPtr, const ExecutionTimes&) {
+        for (int i = 0; i < 5000 && executions.load() < 2; ++i) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+        answered_late += executions.load() >= 2 ? 1 : 0;
+        ++answered;
+      },
+      [&](int64_t, const ExecutionTimes&) { ++executions; });
+  for (int i = 0; i < 32; ++i) {
+    auto r = std::make_unique<PendingRequest>();
+    ASSERT_TRUE(batcher.enqueue(r).ok());
+  }
+  batcher.stop();  // returns only once every request has its answer
+  EXPECT_EQ(answered.load(), 32);
+  EXPECT_EQ(answered_late.load(), 32);
+  EXPECT_EQ(executions.load(), 2);
+  EXPECT_EQ(inst->max_running(), 1);
+  EXPECT_EQ(batcher.in_flight(), 0);
+}
+
+// Under load from many submitters, with batches large enough to be split across responder
+// threads, every request is answered exactly once and in_flight() counts those not yet answered.
+TEST(DynamicBatcherResponder, EveryRequestIsAnsweredOnce) {
+  constexpr int kThreads = 8, kEach = 400;
+  BatcherOptions o;
+  o.dynamic = true;
+  o.max_batch_rows = 64;
+  o.max_queue_delay_us = 200;
+  o.responder_threads = 3;
+  Harness h(o, 2, /*inline_ok=*/false, std::chrono::microseconds(100));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&h] {
+      for (int i = 0; i < kEach; ++i) h.submit();
+    });
+  }
+  for (auto& t : threads) t.join();
+  h.batcher->stop();
+  EXPECT_EQ(h.answered.load(), kThreads * kEach);
+  EXPECT_EQ(h.batcher->in_flight(), 0);
+  for (const RecordingInstance* inst : h.instances) EXPECT_EQ(inst->max_running(), 1);
 }
 
 }  // namespace
