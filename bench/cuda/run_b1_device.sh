@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# On the H100: the CUDA tests, then BERT-base/large at batch 1 and at throughput from --fast-gelu
-# plans (tuned), twice each. Needs the bundle of pack_device_bundle.sh in .devcarry/; results in
+# On the H100: the CUDA tests, then BERT-base/large at batch 1 from --fast-gelu plans (tuned),
+# with the small-batch GEMM kernel (KILN_CUDA_SMALL_GEMM=1) and without it, alternating, twice;
+# THROUGHPUT=1 adds BERT-base b64 and BERT-large b128 s384. Needs the bundle of pack_device_bundle.sh in .devcarry/; results in
 # $OUT. (Its 2026-11-27 run also compared programmatic dependent launch for kiln's own kernels:
 # no gain, docs/results/h100-2026-11-27-tuning/bench_pdl.txt.)
 set -uo pipefail
@@ -22,8 +23,15 @@ done
 B="$L /tmp/pkg/bin/kiln_cuda_bench"
 {
   for pass in 1 2; do
-    $B $P/bert_base-fastgelu.plan --label bert-base-fastgelu-$pass --batches 1,64 --seq 128 --iters 200
-    $B $P/bert_large-fastgelu.plan --label bert-large-fastgelu-$pass --batches 1 --seq 128 --iters 200
+    for small in 1 0; do
+      export KILN_CUDA_SMALL_GEMM=$small
+      $B $P/bert_base-fastgelu.plan --label bert-base-small$small-$pass --batches 1 --seq 128 --iters 300
+      $B $P/bert_large-fastgelu.plan --label bert-large-small$small-$pass --batches 1 --seq 128 --iters 300
+    done
   done
-  $B $P/bert_large-fastgelu.plan --label bert-large-fastgelu --batches 128 --seq 384 --iters 10 --warmup 3
+  unset KILN_CUDA_SMALL_GEMM
+  if [ -n "${THROUGHPUT:-}" ]; then
+    $B $P/bert_base-fastgelu.plan --label bert-base-fastgelu --batches 64 --seq 128 --iters 200
+    $B $P/bert_large-fastgelu.plan --label bert-large-fastgelu --batches 128 --seq 384 --iters 10 --warmup 3
+  fi
 } 2>&1 | grep -E 'RESULT' | cut -f3- | tee "$OUT/bench.txt"

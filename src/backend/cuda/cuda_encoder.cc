@@ -75,6 +75,7 @@ Result<std::unique_ptr<CudaEncoder>> CudaEncoder::create(int device,
   enc->residual_f32_ = enc->dtype_ == DType::kBF16;
   enc->graphs_ = !env_is("KILN_CUDA_GRAPHS", "0");
   enc->mma_attention_ = attention_supports(head_dim) && !env_is("KILN_CUDA_ATTENTION", "simple");
+  enc->small_gemm_ = env_is("KILN_CUDA_SMALL_GEMM", "1");
   // --fast-gelu changes only erf-GELU models (tanh-GELU and ReLU ones are fused anyway).
   enc->fast_gelu_ = options.fast_gelu && config.activation == Activation::kGeluErf;
   KILN_CUDA_CHECK(cudaSetDevice(device));
@@ -305,6 +306,7 @@ Status CudaEncoder::forward(StreamContext& c, const EncoderInputs& in, float* hi
   }
   SyncOnExit sync{st};  // blocks go back to the cache only once the stream is idle
   c.gemm().set_tuning(tuning_.get());
+  c.gemm().set_small_gemm(small_gemm_);
   const Buffers b =
       layout(tp, np, types, static_cast<char*>(graph ? graph->block.get() : local.get()));
 

@@ -25,7 +25,9 @@ namespace kiln::backend::cuda {
 /// events (device time per op; the first kProfileWarmupRuns runs are left out) and graphs are off.
 /// Environment, read at compile time: KILN_CUDA_POISON=1 fills the activations with NaN before
 /// every run (tests use it to catch reads of memory nothing wrote); KILN_CUDA_GRAPHS=0 turns
-/// graphs off; KILN_CUDA_ATTENTION=simple picks the reference attention kernel.
+/// graphs off; KILN_CUDA_ATTENTION=simple picks the reference attention kernel;
+/// KILN_CUDA_SMALL_GEMM=1 sends the GEMMs of batches of <= 128 tokens to small_gemm.h's
+/// kernel (an experiment: slower than cuBLASLt so far, docs/PERFORMANCE.md).
 class CudaEncoder final : public EncoderExecutor {
  public:
   /// Uploads the weights, converted to `options.precision` (kF16 or kBF16), to `device`.
@@ -95,6 +97,7 @@ class CudaEncoder final : public EncoderExecutor {
   bool profile_ = false;
   bool residual_f32_ = false;
   bool graphs_ = true;
+  bool small_gemm_ = false;  // batches of <= 128 tokens on small_gemm.h (KILN_CUDA_SMALL_GEMM=1)
   bool fast_gelu_ = false;
   std::shared_ptr<const GemmTuning> tuning_;  // null = cuBLASLt's heuristic for every GEMM
   TuningTarget tuned_on_;

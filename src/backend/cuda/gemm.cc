@@ -3,6 +3,7 @@
 #include <string>
 
 #include "backend/cuda/gemm_tuning.h"
+#include "backend/cuda/small_gemm.h"
 
 namespace kiln::backend::cuda {
 
@@ -141,6 +142,7 @@ Status GemmRunner::run(const GemmShape& s, const void* x, const void* w, const v
   if (s.epilogue != Epilogue::kNone && bias == nullptr) {
     return invalid_argument("cuda gemm: the epilogue needs a bias");
   }
+  if (small_ && small_gemm_fits(s)) return small_gemm(s, x, w, bias, y, stream);
   KILN_ASSIGN_OR_RETURN(Plan * p, plan_for(s));
   if (s.epilogue != Epilogue::kNone) {
     KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER,

@@ -58,6 +58,10 @@ class GemmRunner {
   /// null = heuristic only. Must outlive the runner's use of it.
   void set_tuning(const GemmTuning* tuning);
 
+  /// Whether batches of at most 128 token rows take kiln's split-K cluster kernel
+  /// (small_gemm.h) instead of cuBLASLt, where it applies. Off by default.
+  void set_small_gemm(bool on) { small_ = on; }
+
   /// Times up to `max_candidates` of cuBLASLt's algorithms for `shape` on `stream` (synchronous)
   /// and returns the fastest. The weight of each timed call is the next of `weights` (copies of
   /// one matrix, so that it comes from memory, not L2, as in a forward pass).
@@ -83,6 +87,7 @@ class GemmRunner {
   DeviceBuffer workspace_;
   std::map<Key, Plan> plans_;
   const GemmTuning* tuning_ = nullptr;
+  bool small_ = false;
 };
 
 }  // namespace kiln::backend::cuda

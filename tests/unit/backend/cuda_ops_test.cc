@@ -13,6 +13,7 @@
 #include "backend/cuda/embedding.h"
 #include "backend/cuda/gemm.h"
 #include "backend/cuda/layer_norm.h"
+#include "backend/cuda/small_gemm.h"
 #include "cuda_test_util.h"
 #include "test_util.h"
 
@@ -210,6 +211,60 @@ TEST_P(CudaOpsTest, GemmWithEpiloguesMatchesReference) {
       EXPECT_LE(rel_error_nan_fails(y, ref), tolerance(dt()));
     }
   }
+}
+
+// The split-K cluster kernel for batches of <= 128 token rows, alone (GemmRunner picks it only
+// when asked), on BERT-family shapes whose K is split over 1 to 8 CTAs, partial row tiles
+// included.
+TEST_P(CudaOpsTest, SmallGemmMatchesReference) {
+  struct Shape {
+    int64_t rows, out, in;
+  };
+  for (const Shape s :
+       {Shape{1, 64, 32}, Shape{5, 1536, 384}, Shape{37, 192, 64}, Shape{100, 768, 3072},
+        Shape{128, 2304, 768}, Shape{128, 768, 768}, Shape{17, 1152, 384}, Shape{64, 4096, 1024}}) {
+    const backend::cuda::GemmShape base{s.rows, s.out, s.in, Epilogue::kNone, dt()};
+    ASSERT_TRUE(backend::cuda::small_gemm_fits(base));
+    if (s.out <= 1536 && s.in >= 768) {
+      EXPECT_GE(backend::cuda::small_gemm_split(base), 4);
+    }
+    const auto x = rounded(random_vector(s.rows * s.in, 40), dt());
+    const auto w = rounded(random_vector(s.out * s.in, 41, 0.05f), dt());
+    const auto b = rounded(random_vector(s.out, 42), dt());
+    DeviceMem d_x(to_16bit(x, dt())), d_w(to_16bit(w, dt())), d_b(to_16bit(b, dt()));
+    std::vector<double> dot(s.rows * s.out);
+    for (int64_t r = 0; r < s.rows; ++r) {
+      for (int64_t o = 0; o < s.out; ++o) {
+        double acc = 0.0;
+        for (int64_t k = 0; k < s.in; ++k) {
+          acc += static_cast<double>(x[r * s.in + k]) * w[o * s.in + k];
+        }
+        dot[r * s.out + o] = acc;
+      }
+    }
+    for (Epilogue e :
+         {Epilogue::kNone, Epilogue::kBias, Epilogue::kGeluTanhBias, Epilogue::kReluBias}) {
+      SCOPED_TRACE(std::to_string(s.rows) + "x" + std::to_string(s.out) + "x" +
+                   std::to_string(s.in) + " epilogue " + std::to_string(static_cast<int>(e)));
+      DeviceMem d_y(s.rows * s.out * 2);
+      backend::cuda::GemmShape shape = base;
+      shape.epilogue = e;
+      ASSERT_TRUE(backend::cuda::small_gemm(shape, d_x.get(), d_w.get(),
+                                            e == Epilogue::kNone ? nullptr : d_b.get(), d_y.get(),
+                                            nullptr)
+                      .ok());
+      const auto y = from_16bit(d_y.download<uint16_t>(), dt());
+      std::vector<double> ref(dot.size());
+      for (size_t i = 0; i < ref.size(); ++i) {
+        ref[i] = activation_ref(e, dot[i] + (e == Epilogue::kNone ? 0.0 : b[i % s.out]));
+      }
+      EXPECT_LE(rel_error_nan_fails(y, ref), tolerance(dt()));
+    }
+  }
+  const backend::cuda::GemmShape too_many{129, 64, 64, Epilogue::kNone, dt()};
+  EXPECT_FALSE(backend::cuda::small_gemm_fits(too_many));
+  EXPECT_EQ(backend::cuda::small_gemm(too_many, nullptr, nullptr, nullptr, nullptr, nullptr).code(),
+            StatusCode::kInvalidArgument);
 }
 
 // softmax(Q K^T * scale) V per sequence and head, in float64.
