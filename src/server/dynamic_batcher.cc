@@ -16,6 +16,9 @@ DynamicBatcher::DynamicBatcher(BatcherOptions options,
       claimed_(instances_.size(), 0) {
   inline_ok_ =
       (!options_.dynamic || options_.max_queue_delay_us == 0) && !options_.preserve_ordering;
+  delay_waits_ = options_.dynamic && options_.max_queue_delay_us > 0;
+  wake_rows_ = options_.max_batch_rows;
+  for (int64_t p : options_.preferred_batch_sizes) wake_rows_ = std::min(wake_rows_, p);
   if (options_.max_batch_rows > 1) {
     responder_threads_ = options_.responder_threads > 0
                              ? static_cast<size_t>(options_.responder_threads)
@@ -66,9 +69,20 @@ Status DynamicBatcher::enqueue(RequestPtr& request) {
     cv_.notify_all();  // its thread may take what queued meanwhile; stop() may be waiting
     return ok_status();
   }
+  const bool was_empty = queued_ == 0;
+  const bool deadline = request->deadline != Clock::time_point::max();
+  queued_rows_ += request->rows;
+  queued_tokens_ += request->tokens;
   queue.push_back(std::move(request));
   ++queued_;
-  cv_.notify_one();
+  // An instance thread waiting out the queue delay already wakes when the oldest request is due;
+  // a request that joins it changes nothing until a batch could go (each wake-up costs a
+  // context switch, the largest single cost of a request here). A new deadline or a first
+  // request sets a new wake time.
+  if (was_empty || deadline || !delay_waits_ || queued_rows_ >= wake_rows_ ||
+      (options_.max_batch_tokens > 0 && queued_tokens_ >= options_.max_batch_tokens)) {
+    cv_.notify_one();
+  }
   return ok_status();
 }
 
@@ -113,6 +127,8 @@ void DynamicBatcher::expire_locked(Clock::time_point now, std::vector<RequestPtr
       if (options_.policies[level].reject_on_timeout) {
         (*it)->response = unavailable("request timeout expired in the queue of model '" +
                                       (*it)->request.model_name + "'");
+        queued_rows_ -= (*it)->rows;
+        queued_tokens_ -= (*it)->tokens;
         rejected->push_back(std::move(*it));
         --queued_;
       } else {
@@ -172,6 +188,8 @@ bool DynamicBatcher::take_batch_locked(Clock::time_point now, Batch* batch,
       RequestPtr& r = queue.front();
       if (batch->rows > 0 && batch->rows + r->rows > target) break;
       batch->rows += r->rows;
+      queued_rows_ -= r->rows;
+      queued_tokens_ -= r->tokens;
       batch->requests.push_back(std::move(r));
       queue.pop_front();
       --queued_;

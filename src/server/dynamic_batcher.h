@@ -85,6 +85,9 @@ class DynamicBatcher final : public Scheduler {
   std::condition_variable cv_;
   std::vector<std::deque<RequestPtr>> queues_;  // one per priority level, then "delayed"
   int64_t queued_ = 0;
+  int64_t queued_rows_ = 0, queued_tokens_ = 0;
+  bool delay_waits_ = false;  // dynamic batching with a queue delay
+  int64_t wake_rows_ = 1;     // queued rows from which a batch may go before the delay is out
   int64_t executing_ = 0;
   uint64_t next_sequence_ = 0;
   bool stopping_ = false;

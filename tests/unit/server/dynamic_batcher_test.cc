@@ -221,5 +221,61 @@ TEST(DynamicBatcherResponder, EveryRequestIsAnsweredOnce) {
   for (const RecordingInstance* inst : h.instances) EXPECT_EQ(inst->max_running(), 1);
 }
 
+// Requests joining a queue that waits out its delay do not wake the instance thread, so the
+// batcher must still notice the moment a batch could go: full rows, a preferred size, the token
+// budget. With a 5 s delay, each of these must go at once.
+TEST(DynamicBatcherWake, BatchesGoBeforeTheDelayOnceTheyCould) {
+  auto submit = [](Harness& h, int n, int64_t tokens) {
+    for (int i = 0; i < n; ++i) {
+      auto r = std::make_unique<PendingRequest>();
+      r->tokens = tokens;
+      ASSERT_TRUE(h.batcher->enqueue(r).ok());
+    }
+  };
+  auto answered_within = [](Harness& h, int n, std::chrono::milliseconds limit) {
+    const auto start = std::chrono::steady_clock::now();
+    while (h.answered.load() < n && std::chrono::steady_clock::now() - start < limit) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return h.answered.load() >= n;
+  };
+  BatcherOptions base;
+  base.dynamic = true;
+  base.max_queue_delay_us = 5'000'000;
+  {
+    BatcherOptions o = base;
+    o.max_batch_rows = 8;
+    Harness h(o, 1, /*inline_ok=*/false);
+    submit(h, 8, 0);
+    EXPECT_TRUE(answered_within(h, 8, std::chrono::milliseconds(1000))) << "full batch";
+  }
+  {
+    BatcherOptions o = base;
+    o.max_batch_rows = 16;
+    o.preferred_batch_sizes = {4};
+    Harness h(o, 1, /*inline_ok=*/false);
+    submit(h, 4, 0);
+    EXPECT_TRUE(answered_within(h, 4, std::chrono::milliseconds(1000))) << "preferred size";
+  }
+  {
+    BatcherOptions o = base;
+    o.max_batch_rows = 64;
+    o.max_batch_tokens = 100;
+    Harness h(o, 1, /*inline_ok=*/false);
+    submit(h, 3, 50);  // the third does not fit: the first two go
+    EXPECT_TRUE(answered_within(h, 2, std::chrono::milliseconds(1000))) << "token budget";
+    EXPECT_EQ(h.answered.load(), 2);
+  }
+  {
+    BatcherOptions o = base;
+    o.max_batch_rows = 8;
+    Harness h(o, 1, /*inline_ok=*/false);
+    submit(h, 3, 0);  // nothing could go yet: they wait for the delay
+    EXPECT_FALSE(answered_within(h, 1, std::chrono::milliseconds(100)));
+    h.batcher->stop();  // stopping sends what is queued
+    EXPECT_EQ(h.answered.load(), 3);
+  }
+}
+
 }  // namespace
 }  // namespace kiln::server
