@@ -19,7 +19,7 @@ DynamicBatcher::DynamicBatcher(BatcherOptions options,
   delay_waits_ = options_.dynamic && options_.max_queue_delay_us > 0;
   wake_rows_ = options_.max_batch_rows;
   for (int64_t p : options_.preferred_batch_sizes) wake_rows_ = std::min(wake_rows_, p);
-  if (options_.max_batch_rows > 1) {
+  if (options_.dynamic && options_.max_batch_rows > 1) {  // else every batch is one request
     responder_threads_ = options_.responder_threads > 0
                              ? static_cast<size_t>(options_.responder_threads)
                              : std::clamp<size_t>(2 * instances_.size(), 2, 8);
@@ -228,6 +228,9 @@ void DynamicBatcher::run(size_t index) {
       taken = static_cast<int64_t>(batch.requests.size() + rejected.size());
       executing_ += taken;
       busy_[index] = batch.requests.empty() ? 0 : 1;
+      // Requests left behind may have no thread timing their delay any more (enqueue wakes
+      // threads only when a request could change a decision): let an idle one look.
+      if (queued_ > 0) cv_.notify_one();
     }
     for (auto& r : rejected) finish(std::move(r), ExecutionTimes{});
     if (!batch.requests.empty()) execute(index, batch);

@@ -110,7 +110,7 @@ Result<StreamContext::Graph*> StreamContext::graph_for(const std::array<int64_t,
   for (auto& g : graphs_) {
     if (g->key == key) {
       g->last_use = uses_;
-      ++counts_.replays;
+      ++(g->exec != nullptr ? counts_.replays : counts_.captures);  // null: never captured
       return g.get();
     }
   }
@@ -120,7 +120,6 @@ Result<StreamContext::Graph*> StreamContext::graph_for(const std::array<int64_t,
     return nullptr;
   }
   sightings_.erase(key);
-  ++counts_.captures;
   // The cache may hand out a larger block than asked for: the budget counts what is held.
   KILN_ASSIGN_OR_RETURN(CachingAllocator::Block block, allocator.allocate(bytes));
   while (!graphs_.empty() &&
@@ -140,6 +139,7 @@ Result<StreamContext::Graph*> StreamContext::graph_for(const std::array<int64_t,
   g->block = std::move(block);
   graph_bytes_ += g->block.bytes();
   graphs_.push_back(std::move(g));
+  ++counts_.captures;
   return graphs_.back().get();
 }
 

@@ -72,7 +72,8 @@ class StreamContext {
   /// Forgets `graph` (a capture that failed; its shape starts counting again). The stream must
   /// be idle: the block goes back to the allocator.
   void drop_graph(const Graph* graph);
-  /// Counts of graph_for's answers so far (a non-graphable run counts as eager elsewhere).
+  /// Counts of graph_for's answers so far (captures include those that failed; runs too large
+  /// for graphs never ask and are not counted).
   const GraphCounts& graph_counts() const { return counts_; }
   /// The i-th pair of timing events (created on first use), for per-op profiles.
   Result<std::array<cudaEvent_t, 2>> timing_events(size_t i);
