@@ -25,6 +25,28 @@ server_cpu() {
   awk -v t="$ticks" '{printf "  server cpu: user %.1f s, sys %.1f s\n", $14 / t, $15 / t}' "/proc/$1/stat"
   ps -o etimes= -p "$1" | awk '{print "  server wall: " $1 " s"}'
 }
+# Starts kiln serve on $repo (log to $1) and waits until it is ready; sets $server to its pid.
+# The background job is kiln itself (taskset execs it), so `kill -INT $server` reaches it.
+start_server() {
+  LD_LIBRARY_PATH=$PKG/lib:/usr/local/cuda/lib64 "${server_pin[@]}" "${KILN:-$PKG/bin/kiln}" serve \
+    --model-repository "$repo" --http-port 18000 --grpc-port 18001 --metrics-port 18002 \
+    > "$1" 2>&1 &
+  server=$!
+  for _ in $(seq 120); do
+    curl -sf localhost:18000/v2/health/ready > /dev/null && break
+    sleep 0.5
+  done
+}
+# perf_analyzer MODEL CONCURRENCY [ARGS...] over gRPC on the client's cores; the summary lines.
+perf_analyzer() {
+  local model=$1 c=$2
+  shift 2
+  pin "$CLIENT_CPUS" timeout "${PA_TIMEOUT:-90}" env LD_LIBRARY_PATH=$PKG/lib:/usr/local/cuda/lib64 \
+    "$PKG/bin/perf_analyzer" -m "$model" -u localhost:18001 -i grpc ${PA_ARGS:-} "$@" \
+    --concurrency-range "$c" --measurement-interval 2000 --percentile 95 \
+    --stability-percentage 50 --max-trials "${PA_TRIALS:-5}" 2>&1 |
+    grep -E "concurrency|Throughput|p95|Avg request|Server:|Avg latency|Failed"
+}
 server_pin=()
 [ -n "$SERVER_CPUS" ] && server_pin=(taskset -c "$SERVER_CPUS")  # taskset execs: $! stays kiln
 mkdir -p "$OUT" "$MODELS"
@@ -60,15 +82,7 @@ max_batch_size: 256
 instance_group [ { count: $INSTANCES kind: KIND_GPU } ]
 $batching
 CFG
-  # Started directly (not through a shell function) so that $! is kiln itself.
-  LD_LIBRARY_PATH=$PKG/lib:/usr/local/cuda/lib64 "${server_pin[@]}" "${KILN:-$PKG/bin/kiln}" serve --model-repository "$repo" \
-    --http-port 18000 --grpc-port 18001 \
-    --metrics-port 18002 > "$OUT/serve_$mode.log" 2>&1 &
-  server=$!
-  for _ in $(seq 120); do
-    curl -sf localhost:18000/v2/health/ready > /dev/null && break
-    sleep 0.5
-  done
+  start_server "$OUT/serve_$mode.log"
   {
     echo "== mode $mode, $INSTANCES instances, server cpus ${SERVER_CPUS:-all}, client cpus ${CLIENT_CPUS:-all}"
     for c in $CONCURRENCY; do
@@ -79,10 +93,7 @@ CFG
           -o "$OUT/perf_${mode}_c$c.data" -- sleep 10 > /dev/null 2>&1) &
       fi
       TIMEFORMAT="  client cpu: wall %R s, user %U s, sys %S s"
-      time pin "$CLIENT_CPUS" timeout "${PA_TIMEOUT:-90}" env LD_LIBRARY_PATH=$PKG/lib:/usr/local/cuda/lib64 "$PKG/bin/perf_analyzer" -m minilm -u localhost:18001 -i grpc ${PA_ARGS:-} --input-data "$OUT/sst2.json" \
-        --concurrency-range "$c" --measurement-interval 2000 --percentile 95 \
-        --stability-percentage 50 --max-trials "${PA_TRIALS:-5}" 2>&1 |
-        grep -E "concurrency|Throughput|p95|Avg request|Server:|Avg latency|Failed"
+      time perf_analyzer minilm "$c" --input-data "$OUT/sst2.json"
       server_cpu "$server"  # cumulative: the difference between two lines is one run's
       wait  # the profile, if any
     done 2>&1
@@ -95,20 +106,11 @@ done
 # runs on the gRPC thread), same pinning, same client settings.
 if [ -n "${CEILING-1}" ]; then
   rm -rf "$repo" && mkdir -p "$repo" && cp -r model_repository/identity "$repo/"
-  LD_LIBRARY_PATH=$PKG/lib:/usr/local/cuda/lib64 "${server_pin[@]}" "$PKG/bin/kiln" serve --model-repository "$repo" \
-    --http-port 18000 --grpc-port 18001 --metrics-port 18002 > "$OUT/serve_identity.log" 2>&1 &
-  server=$!
-  for _ in $(seq 120); do
-    curl -sf localhost:18000/v2/health/ready > /dev/null && break
-    sleep 0.5
-  done
+  start_server "$OUT/serve_identity.log"
   {
     echo "== identity model (server and client ceiling)"
     for c in ${CEILING_CONCURRENCY:-16 64 256}; do
-      pin "$CLIENT_CPUS" timeout "${PA_TIMEOUT:-90}" env LD_LIBRARY_PATH=$PKG/lib:/usr/local/cuda/lib64 "$PKG/bin/perf_analyzer" -m identity -u localhost:18001 -i grpc ${PA_ARGS:-} \
-        --concurrency-range "$c" --measurement-interval 2000 --percentile 95 \
-        --stability-percentage 50 --max-trials "${PA_TRIALS:-5}" 2>&1 |
-        grep -E "concurrency|Throughput|p95|Avg request|Server:|Avg latency|Failed"
+      perf_analyzer identity "$c"
     done
   } | tee "$OUT/perf_analyzer_identity.txt"
   kill -INT $server; wait $server
