@@ -202,10 +202,8 @@ template <typename T, int D>
 Status launch(const void* qkv, const int32_t* cu, int64_t num_sequences, int64_t max_seqlen,
               const AttentionShape& s, void* ctx, cudaStream_t stream) {
   constexpr size_t kSmem = (kBlockM + 4 * kBlockN) * (D + kPad) * sizeof(T);
-  // Above 48 KiB a kernel must opt in to more dynamic shared memory (once per process).
-  static const cudaError_t attr = cudaFuncSetAttribute(
-      attention_mma_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
-  KILN_CUDA_CHECK(attr);
+  KILN_RETURN_IF_ERROR(
+      opt_in_shared_memory(reinterpret_cast<const void*>(attention_mma_kernel<T, D>), kSmem));
   const dim3 grid(blocks_for(max_seqlen, kBlockM), static_cast<unsigned>(num_sequences),
                   static_cast<unsigned>(s.num_heads));
   attention_mma_kernel<T, D><<<grid, kThreads, kSmem, stream>>>(

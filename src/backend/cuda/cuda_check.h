@@ -15,6 +15,11 @@ Status cuda_error(cudaError_t error, const char* expr, const char* file, int lin
 /// The launch error of the last kernel started on this thread, as a Status.
 Status last_launch_status(const char* kernel);
 
+/// Lets `kernel` use `bytes` of dynamic shared memory (above 48 KiB a kernel must opt in) on the
+/// current device. The attribute belongs to each device's context, so this is done once per
+/// kernel and device, remembered; thread-safe, cheap after the first call.
+Status opt_in_shared_memory(const void* kernel, size_t bytes);
+
 }  // namespace kiln::backend::cuda
 
 /// Returns a Status from the enclosing function when the CUDA call `expr` fails.

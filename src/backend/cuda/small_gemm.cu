@@ -169,10 +169,7 @@ template <typename T, Epilogue E>
 Status launch(const GemmShape& s, const void* x, const void* w, const void* bias, void* y,
               cudaStream_t stream) {
   auto* kernel = small_gemm_kernel<T, E>;
-  // Above 48 KiB a kernel must opt in to more dynamic shared memory (once per process).
-  static const cudaError_t attr =
-      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes);
-  KILN_CUDA_CHECK(attr);
+  KILN_RETURN_IF_ERROR(opt_in_shared_memory(reinterpret_cast<const void*>(kernel), kSmemBytes));
   const int split = small_gemm_split(s);
   cudaLaunchConfig_t config = {};
   config.gridDim = dim3(static_cast<unsigned>(s.out / kBN * split));
