@@ -298,5 +298,38 @@ TEST(DynamicBatcherWake, LeftoverRequestsGoOnAnIdleInstance) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(850));
 }
 
+// preserve_ordering: the chunks of a batch are answered on several responder threads, yet
+// every answer leaves in submission order.
+TEST(DynamicBatcherResponder, PreserveOrderingHoldsAcrossResponderThreads) {
+  BatcherOptions o;
+  o.dynamic = true;
+  o.max_batch_rows = 32;
+  o.preferred_batch_sizes = {32};
+  o.max_queue_delay_us = 100'000;
+  o.preserve_ordering = true;
+  o.responder_threads = 4;
+  o.policies.resize(1);
+  std::vector<std::unique_ptr<BackendInstance>> list;
+  list.push_back(std::make_unique<RecordingInstance>(false, std::chrono::microseconds(0)));
+  list.push_back(std::make_unique<RecordingInstance>(false, std::chrono::microseconds(0)));
+  std::mutex mu;
+  std::vector<uint64_t> order;
+  DynamicBatcher batcher(
+      o, std::move(list),
+      [&](RequestPtr r, const ExecutionTimes&) {
+        std::lock_guard lock(mu);
+        order.push_back(r->sequence);
+      },
+      [](int64_t, const ExecutionTimes&) {});
+  constexpr int kRequests = 32 * 20;
+  for (int i = 0; i < kRequests; ++i) {
+    auto r = std::make_unique<PendingRequest>();
+    ASSERT_TRUE(batcher.enqueue(r).ok());
+  }
+  batcher.stop();
+  ASSERT_EQ(order.size(), static_cast<size_t>(kRequests));
+  for (int i = 0; i < kRequests; ++i) EXPECT_EQ(order[i], static_cast<uint64_t>(i));
+}
+
 }  // namespace
 }  // namespace kiln::server
