@@ -1,5 +1,6 @@
 #include "server/grpc/grpc_frontend.h"
 
+#include <absl/synchronization/mutex.h>
 #include <grpcpp/grpcpp.h>
 
 #include "server/grpc/grpc_service.h"
@@ -24,6 +25,10 @@ Result<std::unique_ptr<GrpcFrontend>> GrpcFrontend::start(Server& server,
   if (options.max_message_bytes <= 0) {
     return invalid_argument("gRPC max message size must be positive");
   }
+  // Debian builds Abseil without NDEBUG, which leaves absl::Mutex's deadlock detection on: every
+  // lock gRPC takes then updates a global lock graph (measured here: 52 ns against 12 ns for a
+  // nested lock pair), and gRPC takes dozens per call. It is a debugging aid; turn it off.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   std::unique_ptr<GrpcFrontend> frontend(new GrpcFrontend());
   frontend->service_ = std::make_unique<GrpcInferenceService>(server);
   frontend->shutdown_grace_ = options.shutdown_grace;
