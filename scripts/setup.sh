@@ -14,7 +14,8 @@ APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config ccache clang libclang-rt-14-dev
   libdnnl-dev libutf8proc-dev rapidjson-dev libcli11-dev libgtest-dev libgmock-dev
   libbenchmark-dev wordnet-base dict-gcide python3-venv
-  libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc libboost-dev prometheus
+  libprotobuf-dev protobuf-compiler libgrpc++-dev libabsl-dev protobuf-compiler-grpc libboost-dev
+  prometheus
   libb64-0d unzip libxxhash-dev libhnswlib-dev chromium chromium-driver
 )
 missing=()
