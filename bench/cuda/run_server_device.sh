@@ -18,7 +18,6 @@ CONCURRENCY=${CONCURRENCY:-1 4 16 64 256}
 half=$(( $(nproc) / 2 ))
 SERVER_CPUS=${SERVER_CPUS-0-$((half - 1))}
 CLIENT_CPUS=${CLIENT_CPUS-$half-$(( $(nproc) - 1 ))}
-pin() { local cpus=$1; shift; if [ -n "$cpus" ]; then taskset -c "$cpus" "$@"; else "$@"; fi; }
 # CPU seconds the server has used so far (user, system) and since when it runs.
 server_cpu() {
   local ticks; ticks=$(getconf CLK_TCK)
@@ -41,14 +40,16 @@ start_server() {
 perf_analyzer() {
   local model=$1 c=$2
   shift 2
-  pin "$CLIENT_CPUS" timeout "${PA_TIMEOUT:-90}" env LD_LIBRARY_PATH=$PKG/lib:/usr/local/cuda/lib64 \
+  "${client_pin[@]}" timeout "${PA_TIMEOUT:-90}" env LD_LIBRARY_PATH=$PKG/lib:/usr/local/cuda/lib64 \
     "$PKG/bin/perf_analyzer" -m "$model" -u localhost:18001 -i grpc ${PA_ARGS:-} "$@" \
     --concurrency-range "$c" --measurement-interval 2000 --percentile 95 \
     --stability-percentage 50 --max-trials "${PA_TRIALS:-5}" 2>&1 |
     grep -E "concurrency|Throughput|p95|Avg request|Server:|Avg latency|Failed"
 }
-server_pin=()
-[ -n "$SERVER_CPUS" ] && server_pin=(taskset -c "$SERVER_CPUS")  # taskset execs: $! stays kiln
+# Command prefixes; taskset execs its command, so $! of a pinned kiln is kiln itself.
+server_pin=() client_pin=()
+[ -n "$SERVER_CPUS" ] && server_pin=(taskset -c "$SERVER_CPUS")
+[ -n "$CLIENT_CPUS" ] && client_pin=(taskset -c "$CLIENT_CPUS")
 mkdir -p "$OUT" "$MODELS"
 # The bundle's libraries (its libstdc++ among them) only for its binaries, never for python3.
 libs() { LD_LIBRARY_PATH=$PKG/lib:/usr/local/cuda/lib64 "$@"; }

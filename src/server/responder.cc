@@ -31,11 +31,6 @@ void Responder::drain() {
   idle_cv_.wait(lock, [this] { return pending_ == 0; });
 }
 
-int64_t Responder::pending() const {
-  std::lock_guard lock(mu_);
-  return pending_;
-}
-
 void Responder::run() {
   std::unique_lock lock(mu_);
   for (;;) {

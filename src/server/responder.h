@@ -28,13 +28,11 @@ class Responder {
   void post(std::function<void()> task);
   /// Returns once every task posted before the call has run.
   void drain();
-  /// Tasks posted and not yet finished.
-  int64_t pending() const;
 
  private:
   void run();
 
-  mutable std::mutex mu_;
+  std::mutex mu_;
   std::condition_variable cv_, idle_cv_;
   std::deque<std::function<void()>> tasks_;
   int64_t pending_ = 0;
