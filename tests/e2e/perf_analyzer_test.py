@@ -21,7 +21,10 @@ PERF = os.environ.get("PERF_ANALYZER", str(ks.ROOT / ".venv/bin/perf_analyzer"))
 
 # Short windows; stability 100% so a busy shared machine does not make it retry for minutes
 # (the numbers are not what is tested here, the protocol is).
-COMMON = ["--measurement-interval", "500", "--stability-percentage", "100", "--max-trials", "5"]
+# These tests check wire compatibility, not speed: on a 2-core CI machine running ctest in
+# parallel, latency between windows can differ by more than 2x, so the stability threshold is
+# loose (max/min of the last 3 windows within 10x) and there are more trials.
+COMMON = ["--measurement-interval", "500", "--stability-percentage", "900", "--max-trials", "10"]
 
 
 def parse(output):
