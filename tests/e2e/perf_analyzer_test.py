@@ -19,11 +19,9 @@ ks.take_binary_arg()
 
 PERF = os.environ.get("PERF_ANALYZER", str(ks.ROOT / ".venv/bin/perf_analyzer"))
 
-# Short windows; stability 100% so a busy shared machine does not make it retry for minutes
-# (the numbers are not what is tested here, the protocol is).
-# These tests check wire compatibility, not speed: on a 2-core CI machine running ctest in
-# parallel, latency between windows can differ by more than 2x, so the stability threshold is
-# loose (max/min of the last 3 windows within 10x) and there are more trials.
+# Short windows and a loose stability threshold: these tests check the protocol, not speed. On
+# a 2-core CI machine running ctest in parallel, latency between windows can differ by more
+# than 2x, so max/min of the last 3 windows may be up to 10x, with up to 10 trials.
 COMMON = ["--measurement-interval", "500", "--stability-percentage", "900", "--max-trials", "10"]
 
 
