@@ -48,6 +48,7 @@ struct ServeArgs {
   std::string http_address = "0.0.0.0", grpc_address = "0.0.0.0";
   int http_port = 8000, grpc_port = 8001, metrics_port = 8002;
   int http_threads = 8;
+  int grpc_queues = 0;
   size_t http_max_input_size = size_t{64} << 20;
   int exit_timeout_secs = 30;
   int threads_per_instance = 0;
@@ -103,6 +104,7 @@ int serve(const ServeArgs& a) {
     server::GrpcOptions o;
     o.address = a.grpc_address;
     o.port = a.grpc_port;
+    o.completion_queues = a.grpc_queues;
     auto f = server::GrpcFrontend::start(**server, o);
     if (!f.ok()) return fail(f.status(), "gRPC frontend failed to start");
     grpc = std::move(f).value();
@@ -168,6 +170,9 @@ void register_serve(CLI::App& app, Runner* runner) {
   cmd->add_option("--metrics-port", args->metrics_port, "Metrics port (0 = any free port)");
   cmd->add_option("--http-thread-count", args->http_threads, "HTTP io threads")
       ->check(CLI::Range(1, 256));
+  cmd->add_option("--grpc-completion-queues", args->grpc_queues,
+                  "gRPC completion queues, one thread each (0 = one per 8 CPUs, at most 4)")
+      ->check(CLI::Range(0, 64));
   cmd->add_option("--http-max-input-size", args->http_max_input_size,
                   "Largest HTTP request body in bytes");
   cmd->add_option("--exit-timeout-secs", args->exit_timeout_secs,

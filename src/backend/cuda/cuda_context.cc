@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "backend/cuda/cuda_check.h"
 
@@ -46,7 +48,7 @@ Result<std::unique_ptr<StreamContext>> StreamContext::create() {
   std::unique_ptr<StreamContext> c(new StreamContext());
   KILN_CUDA_CHECK(cudaStreamCreateWithFlags(&c->stream_, cudaStreamNonBlocking));
   for (cudaEvent_t& e : c->chunk_copied_) {
-    KILN_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+    KILN_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming | cudaEventBlockingSync));
   }
   KILN_RETURN_IF_ERROR(c->gemm_.init());
   KILN_RETURN_IF_ERROR(c->ring_.reserve(kRingSlots * kChunkBytes));
@@ -78,7 +80,7 @@ Status StreamContext::copy_to_host(const void* device_src, void* host_dst, size_
   for (size_t i = 0; i < chunks; ++i) {
     const size_t slot = i % kRingSlots;
     auto t0 = std::chrono::steady_clock::now();
-    KILN_CUDA_CHECK(cudaEventSynchronize(chunk_copied_[slot]));
+    KILN_RETURN_IF_ERROR(wait(chunk_copied_[slot]));
     if (times != nullptr) times->wait_ms += ms_since(t0);
     t0 = std::chrono::steady_clock::now();
     parallel_copy(dst + i * kChunkBytes, ring + slot * kChunkBytes, size_of(i));
@@ -88,6 +90,33 @@ Status StreamContext::copy_to_host(const void* device_src, void* host_dst, size_
   // Any error of the kernels before the copies surfaced at the event waits; this catches a
   // stream left in error with nothing to copy.
   KILN_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  return ok_status();
+}
+
+int StreamContext::spin_us() {
+  static const int us = [] {
+    const char* v = std::getenv("KILN_CUDA_SPIN_US");
+    if (v == nullptr || *v == '\0') return kDefaultSpinUs;
+    char* end = nullptr;
+    const long parsed = std::strtol(v, &end, 10);
+    return (*end == '\0' && parsed >= -1 && parsed <= 1'000'000) ? static_cast<int>(parsed)
+                                                                 : kDefaultSpinUs;
+  }();
+  return us;
+}
+
+Status StreamContext::wait(cudaEvent_t event) {
+  const int spin = spin_us();
+  if (spin != 0) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(spin);
+    for (;;) {
+      const cudaError_t e = cudaEventQuery(event);
+      if (e == cudaSuccess) return ok_status();
+      if (e != cudaErrorNotReady) KILN_CUDA_CHECK(e);
+      if (spin > 0 && std::chrono::steady_clock::now() >= until) break;
+    }
+  }
+  KILN_CUDA_CHECK(cudaEventSynchronize(event));  // sleeps: the event is a blocking-sync one
   return ok_status();
 }
 

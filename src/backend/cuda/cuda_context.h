@@ -78,6 +78,13 @@ class StreamContext {
   /// The i-th pair of timing events (created on first use), for per-op profiles.
   Result<std::array<cudaEvent_t, 2>> timing_events(size_t i);
 
+  /// How long a thread waiting for the device polls before it sleeps until the device's
+  /// interrupt wakes it: KILN_CUDA_SPIN_US microseconds (default kDefaultSpinUs; -1 polls for
+  /// ever, as CUDA's default does with few threads). Polling answers a few microseconds sooner;
+  /// sleeping leaves the core to the server's other threads while a large batch runs.
+  static int spin_us();
+  static constexpr int kDefaultSpinUs = 20;
+
  private:
   static constexpr int kRingSlots = 4;
   static constexpr size_t kMaxGraphs = 128;
@@ -86,6 +93,8 @@ class StreamContext {
   static constexpr size_t kMaxSightings = 4096;  // shapes counted before the counts start over
   static constexpr size_t kChunkBytes = size_t{2} << 20;
   StreamContext() = default;
+  // Waits for `event` (created with cudaEventBlockingSync): polls for spin_us(), then sleeps.
+  static Status wait(cudaEvent_t event);
 
   cudaStream_t stream_ = nullptr;
   GemmRunner gemm_;

@@ -2,7 +2,8 @@
 // with tritonclient.grpc and perf_analyzer) on one listening port over the server core.
 //
 // Thread-safety: start(), stop() and the destructor are called from one owning thread; port() may
-// be called from any thread. RPCs run on gRPC's own threads and reach only the Server interface.
+// be called from any thread. RPCs run on the frontend's completion-queue threads (one per queue)
+// and reach only the Server interface.
 #pragma once
 
 #include <chrono>
@@ -10,16 +11,20 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "kiln/server.h"
 
 namespace grpc {
 class Server;
+class ServerCompletionQueue;
 }  // namespace grpc
 
 namespace kiln::server {
 
 class GrpcInferenceService;
+class LiveCalls;
 
 /// Options of the gRPC frontend (tritonserver's --grpc-* flags).
 struct GrpcOptions {
@@ -33,6 +38,9 @@ struct GrpcOptions {
   int max_message_bytes = std::numeric_limits<int32_t>::max();
   /// How long stop() lets in-flight RPCs finish before cancelling them.
   std::chrono::milliseconds shutdown_grace{5000};
+  /// Completion queues, each with one thread that polls it and runs its RPC handlers; 0 picks
+  /// one per 8 hardware threads, at most 4. Inference work itself runs on the core's threads.
+  int completion_queues = 0;
 };
 
 /// A running gRPC server. Destroying it stops it.
@@ -47,16 +55,21 @@ class GrpcFrontend {
   GrpcFrontend& operator=(const GrpcFrontend&) = delete;
 
   /// Stops accepting RPCs, waits up to shutdown_grace for running ones, then cancels the rest and
-  /// waits for their reactors to end. Idempotent.
+  /// waits for the core to have answered every call. Idempotent.
   void stop();
   /// The bound port (the chosen one when GrpcOptions::port was 0).
   int port() const { return port_; }
 
  private:
-  GrpcFrontend() = default;
+  GrpcFrontend();
+  // Shuts the queues down and waits until their threads have taken every event.
+  void drain_queues();
 
   std::unique_ptr<GrpcInferenceService> service_;  // outlives server_ (declared first)
-  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<LiveCalls> live_;
+  std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues_;
+  std::unique_ptr<grpc::Server> server_;  // shut down before queues_
+  std::vector<std::thread> threads_;      // one per queue
   std::chrono::milliseconds shutdown_grace_{0};
   int port_ = 0;
 };

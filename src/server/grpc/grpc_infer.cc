@@ -14,29 +14,28 @@ namespace {
 using inference::ModelInferRequest;
 using inference::ModelInferResponse;
 using inference::ModelStreamInferResponse;
+using InferCall = UnaryCall<ModelInferRequest, ModelInferResponse>;
 
-// One unary ModelInfer. The decoded tensors view into `request`, which gRPC owns until the RPC
-// finishes; so this state is each tensor's owner and finishes the RPC in its destructor, when the
-// core's callback and every tensor have let go of it.
-class UnaryInferCall {
+// The answer of one unary ModelInfer. The decoded tensors view into the call's request, which
+// lives until the call finishes; so this is each tensor's owner and finishes the call in its
+// destructor, when the core's callback and every tensor have let go of it.
+class InferAnswer {
  public:
-  UnaryInferCall(grpc::ServerUnaryReactor* reactor, ModelInferResponse* response)
-      : reactor_(reactor), response_(response) {}
-  UnaryInferCall(const UnaryInferCall&) = delete;
-  UnaryInferCall& operator=(const UnaryInferCall&) = delete;
-  ~UnaryInferCall() { reactor_->Finish(status_); }
+  explicit InferAnswer(InferCall* call) : call_(call) {}
+  InferAnswer(const InferAnswer&) = delete;
+  InferAnswer& operator=(const InferAnswer&) = delete;
+  ~InferAnswer() { call_->finish(status_); }
 
   void complete(Result<InferResponse> result) {
     if (result.ok()) {
-      encode_infer_response(result.value(), response_);
+      encode_infer_response(result.value(), call_->response());
     } else {
       status_ = to_grpc_status(result.status());
     }
   }
 
  private:
-  grpc::ServerUnaryReactor* reactor_;
-  ModelInferResponse* response_;
+  InferCall* call_;
   grpc::Status status_;
 };
 
@@ -47,15 +46,51 @@ bool wants_final_flag(const ModelInferRequest& request) {
 
 // One ModelStreamInfer stream. Reads run one at a time (each into a fresh message that the
 // decoded tensors keep alive); responses are queued under `mu_` and written one at a time, since
-// gRPC allows only one outstanding write per stream. The reactor deletes itself in OnDone, which
-// gRPC calls only after Finish, and Finish waits for every queued request to be answered, so the
-// core's callbacks never outlive it.
-class StreamInferReactor final
-    : public grpc::ServerBidiReactor<ModelInferRequest, ModelStreamInferResponse> {
+// gRPC allows one outstanding write per stream. Every stream ends with Finish, which waits for
+// every request read to be answered; the call deletes itself when Finish has completed (or when
+// no stream arrived before shutdown), so the core's callbacks never outlive it.
+class StreamInferCall {
  public:
-  explicit StreamInferReactor(Server& server) : server_(server) { read_next(); }
+  static void await(Server& server, const CallSite& site) { new StreamInferCall(server, site); }
 
-  void OnReadDone(bool ok) override {
+ private:
+  // One kind of queue event on this stream.
+  class Event final : public Tag {
+   public:
+    Event(StreamInferCall* call, void (StreamInferCall::*on)(bool)) : call_(call), on_(on) {}
+    void proceed(bool ok) override { (call_->*on_)(ok); }
+
+   private:
+    StreamInferCall* call_;
+    void (StreamInferCall::*on_)(bool);
+  };
+
+  // What an error answer echoes so that the client can match it to its request.
+  struct Context {
+    std::string id;
+    std::string model_name;
+    std::string model_version;
+    bool final_flag = false;
+  };
+
+  StreamInferCall(Server& server, const CallSite& site)
+      : server_(server), site_(site), stream_(&context_) {
+    site_.live->add();
+    site_.service->RequestModelStreamInfer(&context_, &stream_, site_.queue, site_.queue,
+                                           &accepted_);
+  }
+  ~StreamInferCall() { site_.live->remove(); }
+
+  void on_accepted(bool ok) {
+    if (!ok) {  // shutting down: no stream came
+      delete this;
+      return;
+    }
+    await(server_, site_);  // the next stream
+    read_next();
+  }
+
+  void on_read(bool ok) {
     if (!ok) {  // the client closed its side, or the stream broke
       std::unique_lock lock(mu_);
       reads_done_ = true;
@@ -82,7 +117,7 @@ class StreamInferReactor final
                   });
   }
 
-  void OnWriteDone(bool ok) override {
+  void on_written(bool ok) {
     std::unique_lock lock(mu_);
     write_in_flight_ = false;
     if (!ok) {  // the stream is broken: answers cannot be delivered any more
@@ -92,22 +127,12 @@ class StreamInferReactor final
     pump(std::move(lock));
   }
 
-  void OnDone() override { delete this; }
-
- private:
-  // What an error answer echoes so that the client can match it to its request.
-  struct Context {
-    std::string id;
-    std::string model_name;
-    std::string model_version;
-    bool final_flag = false;
-  };
+  void on_finished(bool) { delete this; }
 
   void read_next() {
     request_ = std::make_shared<ModelInferRequest>();
-    StartRead(request_.get());
+    stream_.Read(request_.get(), &read_);
   }
-
   void complete(const Context& ctx, Result<InferResponse> result) {
     ModelStreamInferResponse answer;
     ModelInferResponse* response = answer.mutable_infer_response();
@@ -129,24 +154,31 @@ class StreamInferReactor final
   }
 
   // Starts the next write, or finishes the stream when nothing is left to do. Called with `mu_`
-  // held; releases it before calling into gRPC, whose reactions may run on other threads.
+  // held; releases it before calling into gRPC.
   void pump(std::unique_lock<std::mutex> lock) {
     if (!write_in_flight_ && !pending_.empty()) {
       writing_ = std::move(pending_.front());
       pending_.pop_front();
       write_in_flight_ = true;
       lock.unlock();
-      StartWrite(&writing_);
+      stream_.Write(writing_, &written_);
       return;
     }
     if (reads_done_ && in_flight_ == 0 && !write_in_flight_ && pending_.empty() && !finished_) {
       finished_ = true;
       lock.unlock();
-      Finish(grpc::Status::OK);  // may delete `this` (OnDone) before returning
+      stream_.Finish(grpc::Status::OK, &finish_);  // on_finished deletes `this`
     }
   }
 
   Server& server_;
+  CallSite site_;
+  grpc::ServerContext context_;
+  grpc::ServerAsyncReaderWriter<ModelStreamInferResponse, ModelInferRequest> stream_;
+  Event accepted_{this, &StreamInferCall::on_accepted};
+  Event read_{this, &StreamInferCall::on_read};
+  Event written_{this, &StreamInferCall::on_written};
+  Event finish_{this, &StreamInferCall::on_finished};
   std::shared_ptr<ModelInferRequest> request_;  // the read in progress (one at a time)
 
   std::mutex mu_;
@@ -166,28 +198,23 @@ grpc::Status to_grpc_status(const Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(grpc_code(status.code())), status.message());
 }
 
-grpc::ServerUnaryReactor* start_model_infer(Server& server, grpc::CallbackServerContext* context,
-                                            const ModelInferRequest* request,
-                                            ModelInferResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  auto call = std::make_shared<UnaryInferCall>(reactor, response);
-  Result<InferRequest> decoded = decode_infer_request(*request, call);
+void serve_model_infer(Server& server, InferCall& call) {
+  auto answer = std::make_shared<InferAnswer>(&call);
+  Result<InferRequest> decoded = decode_infer_request(call.request(), answer);
   if (!decoded.ok()) {
-    call->complete(decoded.status());
-    return reactor;  // `call` goes out of scope: the RPC finishes with the error
+    answer->complete(decoded.status());
+    return;  // `answer` goes out of scope: the call finishes with the error
   }
-  // The callback drops its reference as soon as it has run, so that the RPC's end does not wait
-  // for the core to destroy the callback object itself.
-  server.infer(std::move(decoded).value(), [call](Result<InferResponse> result) mutable {
-    call->complete(std::move(result));
-    call.reset();
+  // The callback drops its reference as soon as it has run, so that the call's end does not
+  // wait for the core to destroy the callback object itself.
+  server.infer(std::move(decoded).value(), [answer](Result<InferResponse> result) mutable {
+    answer->complete(std::move(result));
+    answer.reset();
   });
-  return reactor;
 }
 
-grpc::ServerBidiReactor<ModelInferRequest, ModelStreamInferResponse>* start_model_stream_infer(
-    Server& server) {
-  return new StreamInferReactor(server);  // owned by gRPC until OnDone
+void await_model_stream_infer(Server& server, const CallSite& site) {
+  StreamInferCall::await(server, site);
 }
 
 }  // namespace kiln::server

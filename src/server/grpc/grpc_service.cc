@@ -10,17 +10,7 @@
 namespace kiln::server {
 namespace {
 
-using Reactor = grpc::ServerUnaryReactor;
-
-Reactor* finish(grpc::CallbackServerContext* ctx, const Status& status) {
-  Reactor* reactor = ctx->DefaultReactor();
-  reactor->Finish(to_grpc_status(status));
-  return reactor;
-}
-
-Reactor* not_supported(grpc::CallbackServerContext* ctx, std::string_view what) {
-  return finish(ctx, unimplemented(std::string(what) + " is not supported by kiln"));
-}
+using namespace inference;  // the protocol's message types, used throughout this file
 
 // Triton's load parameters: "config" (a JSON model configuration) is supported; "file:<path>"
 // overrides carry model files and are not. Other keys are ignored, as Triton ignores them.
@@ -44,9 +34,28 @@ Result<LoadOptions> load_options(
 
 }  // namespace
 
+GrpcInferenceService::GrpcInferenceService(Server& server) : server_(server) {
+  add_health_and_metadata();
+  add_repository();
+  // A few ModelInfer calls wait on each queue, so that a burst of requests finds one ready
+  // while the queue's thread is still serving the previous one.
+  add(
+      &AsyncService::RequestModelInfer,
+      [this](UnaryCall<ModelInferRequest, ModelInferResponse>& call) {
+        serve_model_infer(server_, call);
+      },
+      /*waiting=*/16);
+  awaiters_.push_back([this](const CallSite& site) { await_model_stream_infer(server_, site); });
+  add_unsupported();
+}
+
 GrpcInferenceService::~GrpcInferenceService() {
   std::lock_guard lock(blocking_mu_);
   blocking_.clear();  // each future's destructor joins its std::async thread
+}
+
+void GrpcInferenceService::await_calls(const CallSite& site) const {
+  for (const auto& await : awaiters_) await(site);
 }
 
 void GrpcInferenceService::run_blocking(std::function<void()> work) {
@@ -57,152 +66,132 @@ void GrpcInferenceService::run_blocking(std::function<void()> work) {
   blocking_.push_back(std::async(std::launch::async, std::move(work)));
 }
 
-Reactor* GrpcInferenceService::ServerLive(Context* ctx, const inference::ServerLiveRequest*,
-                                          inference::ServerLiveResponse* response) {
-  response->set_live(server_.live());
-  return finish(ctx, ok_status());
+void GrpcInferenceService::add_health_and_metadata() {
+  add(&AsyncService::RequestServerLive,
+      [this](UnaryCall<ServerLiveRequest, ServerLiveResponse>& c) {
+        c.response()->set_live(server_.live());
+        c.finish(grpc::Status::OK);
+      });
+  add(&AsyncService::RequestServerReady,
+      [this](UnaryCall<ServerReadyRequest, ServerReadyResponse>& c) {
+        c.response()->set_ready(server_.ready());
+        c.finish(grpc::Status::OK);
+      });
+  add(&AsyncService::RequestModelReady,
+      [this](UnaryCall<ModelReadyRequest, ModelReadyResponse>& c) {
+        Result<bool> ready = server_.model_ready(c.request().name(), c.request().version());
+        // Triton answers an unknown model with ready = false, not an error.
+        if (!ready.ok() && ready.status().code() != StatusCode::kNotFound) {
+          c.finish(to_grpc_status(ready.status()));
+          return;
+        }
+        c.response()->set_ready(ready.ok() && ready.value());
+        c.finish(grpc::Status::OK);
+      });
+  add(&AsyncService::RequestServerMetadata,
+      [this](UnaryCall<ServerMetadataRequest, ServerMetadataResponse>& c) {
+        kiln::server::ServerMetadata metadata = server_.metadata();
+        c.response()->set_name(metadata.name);
+        c.response()->set_version(metadata.version);
+        for (const std::string& e : metadata.extensions) c.response()->add_extensions(e);
+        c.finish(grpc::Status::OK);
+      });
+  add(&AsyncService::RequestModelMetadata,
+      [this](UnaryCall<ModelMetadataRequest, ModelMetadataResponse>& c) {
+        auto metadata = server_.model_metadata(c.request().name(), c.request().version());
+        if (metadata.ok()) encode_model_metadata(metadata.value(), c.response());
+        c.finish(to_grpc_status(metadata.status()));
+      });
+  add(&AsyncService::RequestModelConfig,
+      [this](UnaryCall<ModelConfigRequest, ModelConfigResponse>& c) {
+        const ModelConfigRequest& request = c.request();
+        Result<std::string> config =
+            server_.model_config(request.name(), request.version(), ConfigFormat::kProtoBinary);
+        if (!config.ok()) {
+          c.finish(to_grpc_status(config.status()));
+        } else if (!c.response()->mutable_config()->ParseFromString(config.value())) {
+          c.finish(to_grpc_status(
+              internal_error("model '" + request.name() +
+                             "': the core's configuration is not a valid ModelConfig")));
+        } else {
+          c.finish(grpc::Status::OK);
+        }
+      });
+  add(&AsyncService::RequestModelStatistics,
+      [this](UnaryCall<ModelStatisticsRequest, ModelStatisticsResponse>& c) {
+        auto stats = server_.statistics(c.request().name(), c.request().version());
+        if (stats.ok()) {
+          for (const auto& s : stats.value()) {
+            encode_model_statistics(s, c.response()->add_model_stats());
+          }
+        }
+        c.finish(to_grpc_status(stats.status()));
+      });
 }
 
-Reactor* GrpcInferenceService::ServerReady(Context* ctx, const inference::ServerReadyRequest*,
-                                           inference::ServerReadyResponse* response) {
-  response->set_ready(server_.ready());
-  return finish(ctx, ok_status());
+void GrpcInferenceService::add_repository() {
+  add(&AsyncService::RequestRepositoryIndex,
+      [this](UnaryCall<RepositoryIndexRequest, RepositoryIndexResponse>& c) {
+        encode_repository_index(server_.repository_index(c.request().ready()), c.response());
+        c.finish(grpc::Status::OK);
+      });
+  add(&AsyncService::RequestRepositoryModelLoad,
+      [this](UnaryCall<RepositoryModelLoadRequest, RepositoryModelLoadResponse>& c) {
+        Result<LoadOptions> options = load_options(c.request().parameters());
+        if (!options.ok()) {
+          c.finish(to_grpc_status(options.status()));
+          return;
+        }
+        run_blocking([this, &c, options = std::move(options).value()] {
+          c.finish(to_grpc_status(server_.load_model(c.request().model_name(), options)));
+        });
+      });
+  add(&AsyncService::RequestRepositoryModelUnload,
+      [this](UnaryCall<RepositoryModelUnloadRequest, RepositoryModelUnloadResponse>& c) {
+        run_blocking([this, &c] {
+          c.finish(to_grpc_status(server_.unload_model(c.request().model_name())));
+        });
+      });
 }
 
-Reactor* GrpcInferenceService::ModelReady(Context* ctx, const inference::ModelReadyRequest* request,
-                                          inference::ModelReadyResponse* response) {
-  Result<bool> ready = server_.model_ready(request->name(), request->version());
-  // Triton answers an unknown model with ready = false, not an error.
-  if (!ready.ok() && ready.status().code() != StatusCode::kNotFound) {
-    return finish(ctx, ready.status());
-  }
-  response->set_ready(ready.ok() && ready.value());
-  return finish(ctx, ok_status());
-}
-
-Reactor* GrpcInferenceService::ServerMetadata(Context* ctx, const inference::ServerMetadataRequest*,
-                                              inference::ServerMetadataResponse* response) {
-  kiln::server::ServerMetadata metadata = server_.metadata();
-  response->set_name(metadata.name);
-  response->set_version(metadata.version);
-  for (const std::string& e : metadata.extensions) response->add_extensions(e);
-  return finish(ctx, ok_status());
-}
-
-Reactor* GrpcInferenceService::ModelMetadata(Context* ctx,
-                                             const inference::ModelMetadataRequest* request,
-                                             inference::ModelMetadataResponse* response) {
-  auto metadata = server_.model_metadata(request->name(), request->version());
-  if (metadata.ok()) encode_model_metadata(metadata.value(), response);
-  return finish(ctx, metadata.status());
-}
-
-Reactor* GrpcInferenceService::ModelConfig(Context* ctx,
-                                           const inference::ModelConfigRequest* request,
-                                           inference::ModelConfigResponse* response) {
-  Result<std::string> config =
-      server_.model_config(request->name(), request->version(), ConfigFormat::kProtoBinary);
-  if (!config.ok()) return finish(ctx, config.status());
-  if (!response->mutable_config()->ParseFromString(config.value())) {
-    return finish(ctx, internal_error("model '" + request->name() +
-                                      "': the core's configuration is not a valid ModelConfig"));
-  }
-  return finish(ctx, ok_status());
-}
-
-Reactor* GrpcInferenceService::ModelStatistics(Context* ctx,
-                                               const inference::ModelStatisticsRequest* request,
-                                               inference::ModelStatisticsResponse* response) {
-  auto stats = server_.statistics(request->name(), request->version());
-  if (!stats.ok()) return finish(ctx, stats.status());
-  for (const auto& s : stats.value()) encode_model_statistics(s, response->add_model_stats());
-  return finish(ctx, ok_status());
-}
-
-Reactor* GrpcInferenceService::RepositoryIndex(Context* ctx,
-                                               const inference::RepositoryIndexRequest* request,
-                                               inference::RepositoryIndexResponse* response) {
-  encode_repository_index(server_.repository_index(request->ready()), response);
-  return finish(ctx, ok_status());
-}
-
-Reactor* GrpcInferenceService::RepositoryModelLoad(
-    Context* ctx, const inference::RepositoryModelLoadRequest* request,
-    inference::RepositoryModelLoadResponse*) {
-  Result<LoadOptions> options = load_options(request->parameters());
-  if (!options.ok()) return finish(ctx, options.status());
-  Reactor* reactor = ctx->DefaultReactor();
-  // `request` stays valid until Finish.
-  run_blocking([this, reactor, request, options = std::move(options).value()] {
-    reactor->Finish(to_grpc_status(server_.load_model(request->model_name(), options)));
-  });
-  return reactor;
-}
-
-Reactor* GrpcInferenceService::RepositoryModelUnload(
-    Context* ctx, const inference::RepositoryModelUnloadRequest* request,
-    inference::RepositoryModelUnloadResponse*) {
-  Reactor* reactor = ctx->DefaultReactor();
-  run_blocking([this, reactor, request] {
-    reactor->Finish(to_grpc_status(server_.unload_model(request->model_name())));
-  });
-  return reactor;
-}
-
-Reactor* GrpcInferenceService::ModelInfer(Context* ctx, const inference::ModelInferRequest* request,
-                                          inference::ModelInferResponse* response) {
-  return start_model_infer(server_, ctx, request, response);
-}
-
-grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>*
-GrpcInferenceService::ModelStreamInfer(Context*) {
-  return start_model_stream_infer(server_);
-}
-
-Reactor* GrpcInferenceService::SystemSharedMemoryStatus(
-    Context* ctx, const inference::SystemSharedMemoryStatusRequest*,
-    inference::SystemSharedMemoryStatusResponse*) {
-  return not_supported(ctx, "system shared memory");
-}
-
-Reactor* GrpcInferenceService::SystemSharedMemoryRegister(
-    Context* ctx, const inference::SystemSharedMemoryRegisterRequest*,
-    inference::SystemSharedMemoryRegisterResponse*) {
-  return not_supported(ctx, "system shared memory");
-}
-
-Reactor* GrpcInferenceService::SystemSharedMemoryUnregister(
-    Context* ctx, const inference::SystemSharedMemoryUnregisterRequest*,
-    inference::SystemSharedMemoryUnregisterResponse*) {
-  return not_supported(ctx, "system shared memory");
-}
-
-Reactor* GrpcInferenceService::CudaSharedMemoryStatus(
-    Context* ctx, const inference::CudaSharedMemoryStatusRequest*,
-    inference::CudaSharedMemoryStatusResponse*) {
-  return not_supported(ctx, "CUDA shared memory");
-}
-
-Reactor* GrpcInferenceService::CudaSharedMemoryRegister(
-    Context* ctx, const inference::CudaSharedMemoryRegisterRequest*,
-    inference::CudaSharedMemoryRegisterResponse*) {
-  return not_supported(ctx, "CUDA shared memory");
-}
-
-Reactor* GrpcInferenceService::CudaSharedMemoryUnregister(
-    Context* ctx, const inference::CudaSharedMemoryUnregisterRequest*,
-    inference::CudaSharedMemoryUnregisterResponse*) {
-  return not_supported(ctx, "CUDA shared memory");
-}
-
-Reactor* GrpcInferenceService::TraceSetting(Context* ctx, const inference::TraceSettingRequest*,
-                                            inference::TraceSettingResponse*) {
-  return not_supported(ctx, "the trace extension");
-}
-
-Reactor* GrpcInferenceService::LogSettings(Context* ctx, const inference::LogSettingsRequest*,
-                                           inference::LogSettingsResponse*) {
-  return not_supported(ctx, "the logging extension");
+void GrpcInferenceService::add_unsupported() {
+  const auto unsupported = [](std::string_view what) {
+    return to_grpc_status(unimplemented(std::string(what) + " is not supported by kiln"));
+  };
+  const std::string system = "system shared memory";
+  const std::string cuda = "CUDA shared memory";
+  add(&AsyncService::RequestSystemSharedMemoryStatus,
+      [=](UnaryCall<SystemSharedMemoryStatusRequest, SystemSharedMemoryStatusResponse>& c) {
+        c.finish(unsupported(system));
+      });
+  add(&AsyncService::RequestSystemSharedMemoryRegister,
+      [=](UnaryCall<SystemSharedMemoryRegisterRequest, SystemSharedMemoryRegisterResponse>& c) {
+        c.finish(unsupported(system));
+      });
+  add(&AsyncService::RequestSystemSharedMemoryUnregister,
+      [=](UnaryCall<SystemSharedMemoryUnregisterRequest, SystemSharedMemoryUnregisterResponse>& c) {
+        c.finish(unsupported(system));
+      });
+  add(&AsyncService::RequestCudaSharedMemoryStatus,
+      [=](UnaryCall<CudaSharedMemoryStatusRequest, CudaSharedMemoryStatusResponse>& c) {
+        c.finish(unsupported(cuda));
+      });
+  add(&AsyncService::RequestCudaSharedMemoryRegister,
+      [=](UnaryCall<CudaSharedMemoryRegisterRequest, CudaSharedMemoryRegisterResponse>& c) {
+        c.finish(unsupported(cuda));
+      });
+  add(&AsyncService::RequestCudaSharedMemoryUnregister,
+      [=](UnaryCall<CudaSharedMemoryUnregisterRequest, CudaSharedMemoryUnregisterResponse>& c) {
+        c.finish(unsupported(cuda));
+      });
+  add(&AsyncService::RequestTraceSetting,
+      [=](UnaryCall<TraceSettingRequest, TraceSettingResponse>& c) {
+        c.finish(unsupported("the trace extension"));
+      });
+  add(&AsyncService::RequestLogSettings,
+      [=](UnaryCall<LogSettingsRequest, LogSettingsResponse>& c) {
+        c.finish(unsupported("the logging extension"));
+      });
 }
 
 }  // namespace kiln::server

@@ -1,92 +1,66 @@
-// inference.GRPCInferenceService on the server core.
+// inference.GRPCInferenceService on the server core, served on gRPC's completion-queue API (see
+// grpc_async.h for why). Each RPC is one handler; UnaryCall and StreamInferCall carry the
+// protocol state, so there is no hand-written state machine per RPC.
 //
-// Written against gRPC's callback API (CallbackService + reactors): it is gRPC's recommended
-// asynchronous server API, so no RPC holds a thread while the core works and there are no
-// hand-written completion-queue state machines (Triton's grpc_server.cc needs ~3,000 lines of
-// those).
-//
-// Thread-safety: gRPC calls the RPC methods concurrently from its own threads; the service's
-// only shared state is the set of blocking-call workers, guarded by a mutex.
+// Thread-safety: handlers run concurrently on the frontend's queue threads; the service's only
+// shared state is the set of blocking-call workers, guarded by a mutex.
 #pragma once
 
 #include <functional>
 #include <future>
+#include <memory>
 #include <mutex>
+#include <type_traits>
 #include <vector>
 
-#include <grpcpp/grpcpp.h>
-
-#include "grpc_service.grpc.pb.h"
 #include "kiln/server.h"
+#include "server/grpc/grpc_async.h"
 
 namespace kiln::server {
 
 /// The KServe v2 / Triton gRPC service. Shared-memory, trace and log RPCs answer UNIMPLEMENTED.
-class GrpcInferenceService final : public inference::GRPCInferenceService::CallbackService {
+class GrpcInferenceService {
  public:
   /// `server` must outlive the service.
-  explicit GrpcInferenceService(Server& server) : server_(server) {}
+  explicit GrpcInferenceService(Server& server);
   /// Waits for the threads running load/unload calls.
-  ~GrpcInferenceService() override;
+  ~GrpcInferenceService();
+  GrpcInferenceService(const GrpcInferenceService&) = delete;
+  GrpcInferenceService& operator=(const GrpcInferenceService&) = delete;
 
-  using Context = grpc::CallbackServerContext;
-  using Reactor = grpc::ServerUnaryReactor;
-
-  Reactor* ServerLive(Context* ctx, const inference::ServerLiveRequest* request,
-                      inference::ServerLiveResponse* response) override;
-  Reactor* ServerReady(Context* ctx, const inference::ServerReadyRequest* request,
-                       inference::ServerReadyResponse* response) override;
-  Reactor* ModelReady(Context* ctx, const inference::ModelReadyRequest* request,
-                      inference::ModelReadyResponse* response) override;
-  Reactor* ServerMetadata(Context* ctx, const inference::ServerMetadataRequest* request,
-                          inference::ServerMetadataResponse* response) override;
-  Reactor* ModelMetadata(Context* ctx, const inference::ModelMetadataRequest* request,
-                         inference::ModelMetadataResponse* response) override;
-  Reactor* ModelConfig(Context* ctx, const inference::ModelConfigRequest* request,
-                       inference::ModelConfigResponse* response) override;
-  Reactor* ModelStatistics(Context* ctx, const inference::ModelStatisticsRequest* request,
-                           inference::ModelStatisticsResponse* response) override;
-  Reactor* RepositoryIndex(Context* ctx, const inference::RepositoryIndexRequest* request,
-                           inference::RepositoryIndexResponse* response) override;
-  Reactor* RepositoryModelLoad(Context* ctx, const inference::RepositoryModelLoadRequest* request,
-                               inference::RepositoryModelLoadResponse* response) override;
-  Reactor* RepositoryModelUnload(Context* ctx,
-                                 const inference::RepositoryModelUnloadRequest* request,
-                                 inference::RepositoryModelUnloadResponse* response) override;
-  Reactor* ModelInfer(Context* ctx, const inference::ModelInferRequest* request,
-                      inference::ModelInferResponse* response) override;
-  grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>*
-  ModelStreamInfer(Context* ctx) override;
-
-  Reactor* SystemSharedMemoryStatus(Context* ctx,
-                                    const inference::SystemSharedMemoryStatusRequest* request,
-                                    inference::SystemSharedMemoryStatusResponse* response) override;
-  Reactor* SystemSharedMemoryRegister(
-      Context* ctx, const inference::SystemSharedMemoryRegisterRequest* request,
-      inference::SystemSharedMemoryRegisterResponse* response) override;
-  Reactor* SystemSharedMemoryUnregister(
-      Context* ctx, const inference::SystemSharedMemoryUnregisterRequest* request,
-      inference::SystemSharedMemoryUnregisterResponse* response) override;
-  Reactor* CudaSharedMemoryStatus(Context* ctx,
-                                  const inference::CudaSharedMemoryStatusRequest* request,
-                                  inference::CudaSharedMemoryStatusResponse* response) override;
-  Reactor* CudaSharedMemoryRegister(Context* ctx,
-                                    const inference::CudaSharedMemoryRegisterRequest* request,
-                                    inference::CudaSharedMemoryRegisterResponse* response) override;
-  Reactor* CudaSharedMemoryUnregister(
-      Context* ctx, const inference::CudaSharedMemoryUnregisterRequest* request,
-      inference::CudaSharedMemoryUnregisterResponse* response) override;
-  Reactor* TraceSetting(Context* ctx, const inference::TraceSettingRequest* request,
-                        inference::TraceSettingResponse* response) override;
-  Reactor* LogSettings(Context* ctx, const inference::LogSettingsRequest* request,
-                       inference::LogSettingsResponse* response) override;
+  /// What to register with grpc::ServerBuilder.
+  AsyncService* async_service() { return &service_; }
+  /// Puts waiting calls of every RPC on `site`'s queue; call once per queue after the server has
+  /// started.
+  void await_calls(const CallSite& site) const;
 
  private:
-  // Runs `work` on its own thread: loading a model takes seconds, and callback-API handlers
-  // must not block gRPC's threads.
+  // Registers one unary RPC: gRPC's Request<Rpc> method (of a base class of AsyncService) and
+  // its handler, with `waiting` calls waiting on each queue.
+  template <class Base, class Req, class Resp>
+  void add(void (Base::*request)(grpc::ServerContext*, Req*, grpc::ServerAsyncResponseWriter<Resp>*,
+                                 grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*),
+           std::type_identity_t<std::function<void(UnaryCall<Req, Resp>&)>> handler,
+           int waiting = 1) {
+    using Call = UnaryCall<Req, Resp>;
+    auto kind = std::make_shared<typename Call::Kind>(typename Call::Kind{
+        static_cast<typename Call::RequestMethod>(request), std::move(handler)});
+    awaiters_.push_back([kind = kind.get(), waiting](const CallSite& site) {
+      for (int i = 0; i < waiting; ++i) Call::await(site, kind);
+    });
+    kinds_.push_back(std::move(kind));
+  }
+  void add_health_and_metadata();
+  void add_repository();
+  void add_unsupported();
+  // Runs `work` on its own thread: loading a model takes seconds, and a queue's thread must not
+  // block on it.
   void run_blocking(std::function<void()> work);
 
   Server& server_;
+  AsyncService service_;
+  std::vector<std::shared_ptr<const void>> kinds_;  // every UnaryCall::Kind, alive with `this`
+  std::vector<std::function<void(const CallSite&)>> awaiters_;
   std::mutex blocking_mu_;
   std::vector<std::future<void>> blocking_;  // guarded by blocking_mu_
 };

@@ -438,5 +438,64 @@ TEST_F(GrpcFrontendTest, StopWaitsForStreamsAndPortIsExclusive) {
   EXPECT_FALSE(stream->Finish().ok());
 }
 
+TEST_F(GrpcFrontendTest, ManyClientsOnSeveralQueuesEachGetTheirOwnAnswer) {
+  GrpcOptions three;
+  three.completion_queues = 3;
+  start(three);
+  constexpr int kThreads = 8, kCalls = 40;
+  std::atomic<int> good{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < kThreads; ++t) {
+    clients.emplace_back([&, t] {
+      for (int i = 0; i < kCalls; ++i) {
+        const int64_t v = t * 1000 + i;
+        inference::ModelInferRequest req = raw_request(std::to_string(v), {v, -v});
+        // Every third call is answered from the core's own thread, the rest on the queue's.
+        if (i % 3 == 0) (*req.mutable_parameters())["delay_ms"].set_int64_param(1);
+        grpc::ClientContext ctx;
+        inference::ModelInferResponse resp;
+        if (!stub_->ModelInfer(&ctx, req, &resp).ok()) continue;
+        if (resp.id() == req.id() && resp.raw_output_contents_size() == 1 &&
+            raw_int64(resp.raw_output_contents(0)) == std::vector<int64_t>{v, -v}) {
+          ++good;
+        }
+      }
+    });
+  }
+  for (std::thread& c : clients) c.join();
+  EXPECT_EQ(good.load(), kThreads * kCalls);
+}
+
+TEST_F(GrpcFrontendTest, QueueCountIsValidated) {
+  GrpcOptions bad;
+  bad.address = "127.0.0.1";
+  bad.port = 0;
+  bad.completion_queues = -1;
+  auto f = GrpcFrontend::start(core_, bad);
+  ASSERT_FALSE(f.ok());
+  EXPECT_EQ(f.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(f.status().message().find("completion queue"), std::string::npos);
+}
+
+TEST_F(GrpcFrontendTest, StopLetsAnInFlightCallFinishWithinTheGrace) {
+  GrpcOptions patient;
+  patient.shutdown_grace = 3s;
+  start(patient);
+  inference::ModelInferRequest req = raw_request("slow", {7});
+  (*req.mutable_parameters())["delay_ms"].set_int64_param(200);
+  grpc::Status status;
+  inference::ModelInferResponse resp;
+  std::thread client([&] {
+    grpc::ClientContext ctx;
+    status = stub_->ModelInfer(&ctx, req, &resp);
+  });
+  std::this_thread::sleep_for(50ms);
+  frontend_->stop();
+  client.join();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(resp.id(), "slow");
+  EXPECT_EQ(raw_int64(resp.raw_output_contents(0)), std::vector<int64_t>{7});
+}
+
 }  // namespace
 }  // namespace kiln::server
