@@ -27,9 +27,11 @@ server_cpu() {
 # Starts kiln serve on $repo (log to $1) and waits until it is ready; sets $server to its pid.
 # The background job is kiln itself (taskset execs it), so `kill -INT $server` reaches it.
 start_server() {
-  LD_LIBRARY_PATH=$PKG/lib:/usr/local/cuda/lib64 "${server_pin[@]}" "${KILN:-$PKG/bin/kiln}" serve \
-    --model-repository "$repo" --http-port 18000 --grpc-port 18001 --metrics-port 18002 \
-    > "$1" 2>&1 &
+  # SERVER_ENV: extra environment for kiln (e.g. KILN_CUDA_SPIN_US=20); SERVE_ARGS: extra flags.
+  # shellcheck disable=SC2086
+  LD_LIBRARY_PATH=$PKG/lib:/usr/local/cuda/lib64 "${server_pin[@]}" env ${SERVER_ENV:-} \
+    "${KILN:-$PKG/bin/kiln}" serve --model-repository "$repo" --http-port 18000 \
+    --grpc-port 18001 --metrics-port 18002 ${SERVE_ARGS:-} > "$1" 2>&1 &
   server=$!
   for _ in $(seq 120); do
     curl -sf localhost:18000/v2/health/ready > /dev/null && break
@@ -118,5 +120,6 @@ if [ -n "${CEILING-1}" ]; then
 fi
 # The engine alone, same weights: batches of fixed 32-token sequences (SST-2 dev averages ~25
 # tokens with [CLS]/[SEP]).
+[ "${ENGINE:-1}" = 1 ] || exit 0  # ENGINE=0: the server runs only
 libs "$PKG/bin/kiln_cuda_bench" "$m" --label minilm-engine --batches 1,16,64,256 --seq 32 --iters 200 |
   tee "$OUT/engine.txt"

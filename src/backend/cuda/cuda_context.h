@@ -79,11 +79,12 @@ class StreamContext {
   Result<std::array<cudaEvent_t, 2>> timing_events(size_t i);
 
   /// How long a thread waiting for the device polls before it sleeps until the device's
-  /// interrupt wakes it: KILN_CUDA_SPIN_US microseconds (default kDefaultSpinUs; -1 polls for
-  /// ever, as CUDA's default does with few threads). Polling answers a few microseconds sooner;
-  /// sleeping leaves the core to the server's other threads while a large batch runs.
+  /// interrupt wakes it: KILN_CUDA_SPIN_US microseconds, -1 (the default) polls until done, as
+  /// CUDA's default does with few threads. Polling answers a few microseconds sooner; sleeping
+  /// leaves the core to a server's other threads while a large batch runs. (The default stays
+  /// -1 until the server and batch-1 benchmarks on the H100 have measured both.)
   static int spin_us();
-  static constexpr int kDefaultSpinUs = 20;
+  static constexpr int kDefaultSpinUs = -1;
 
  private:
   static constexpr int kRingSlots = 4;
