@@ -4,8 +4,8 @@
 #   identity          kiln's identity model, served inline on gRPC's threads
 #   identity_batched  the same model through kiln's dynamic batcher (max batch 64, 200 us delay)
 #   probe             bench/e2e/grpc_async_probe: an identity ModelInfer on gRPC's
-#                     completion-queue API, with no kiln code. It is the reference for the
-#                     gRPC API kiln is written against (the callback API).
+#                     completion-queue API answered on the queue's thread, with no kiln code:
+#                     the floor of gRPC's own cost.
 # CPU time (utime + stime) and context switches (voluntary and not, summed over the server's
 # threads) come from /proc, and the requests answered from kiln's metrics or the probe, all read
 # at the start and at the end of a 6 s window in the middle of the client's run.

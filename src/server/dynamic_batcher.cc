@@ -1,6 +1,9 @@
 #include "server/dynamic_batcher.h"
 
 #include <algorithm>
+#include <string>
+
+#include "core/thread_name.h"
 
 namespace kiln::server {
 
@@ -26,7 +29,10 @@ DynamicBatcher::DynamicBatcher(BatcherOptions options,
     responder_ = std::make_unique<Responder>(static_cast<int>(responder_threads_));
   }
   for (size_t i = 0; i < instances_.size(); ++i) {
-    threads_.emplace_back([this, i] { run(i); });
+    threads_.emplace_back([this, i] {
+      core::set_thread_name("kiln-inst-" + std::to_string(i));
+      run(i);
+    });
   }
 }
 
@@ -66,7 +72,11 @@ Status DynamicBatcher::enqueue(RequestPtr& request) {
     claimed_[index] = 0;
     --executing_;
     --inline_running_;
-    cv_.notify_all();  // its thread may take what queued meanwhile; stop() may be waiting
+    // Wake the instance threads only when one has something to do: take what queued meanwhile
+    // (it may have been woken while this instance was claimed, and gone back to sleep), or let
+    // stop() see inline_running_ reach 0. Waking them after every inline request cost two
+    // context switches per request (bench/e2e/server_cpu_per_request.sh).
+    if (queued_ > 0 || stopping_) cv_.notify_all();
     return ok_status();
   }
   const bool was_empty = queued_ == 0;

@@ -2,10 +2,16 @@
 
 #include <algorithm>
 
+#include "core/thread_name.h"
+
 namespace kiln::server {
 
 Responder::Responder(int threads) {
-  for (int i = 0; i < std::max(threads, 1); ++i) threads_.emplace_back([this] { run(); });
+  for (int i = 0; i < std::max(threads, 1); ++i)
+    threads_.emplace_back([this] {
+      core::set_thread_name("kiln-respond");
+      run();
+    });
 }
 
 Responder::~Responder() {

@@ -12,6 +12,7 @@
 // when none can. UnaryCall serves one unary RPC.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
@@ -24,7 +25,8 @@ namespace kiln::server {
 
 using AsyncService = inference::GRPCInferenceService::AsyncService;
 
-/// The target of a completion-queue event. proceed() runs on the queue's thread.
+/// The target of a completion-queue event. proceed() runs on the queue's thread. Tags go to gRPC
+/// as a Tag* converted to void*, since the queue's thread converts them back to Tag*.
 class Tag {
  public:
   virtual void proceed(bool ok) = 0;
@@ -45,10 +47,11 @@ class LiveCalls {
     std::lock_guard lock(mu_);
     if (--count_ == 0) none_.notify_all();
   }
-  /// Blocks until no call is alive.
-  void wait_none() {
+  /// Blocks until no call is alive or `timeout` has passed; the number still alive.
+  int wait_none(std::chrono::milliseconds timeout) {
     std::unique_lock lock(mu_);
-    none_.wait(lock, [this] { return count_ == 0; });
+    none_.wait_for(lock, timeout, [this] { return count_ == 0; });
+    return count_;
   }
 
  private:
@@ -93,9 +96,9 @@ class UnaryCall final : public Tag {
   /// Sends the answer: `response()` when `status` is OK, else only the status.
   void finish(const grpc::Status& status) {
     if (status.ok()) {
-      writer_.Finish(response_, status, this);
+      writer_.Finish(response_, status, tag());
     } else {
-      writer_.FinishWithError(status, this);
+      writer_.FinishWithError(status, tag());
     }
   }
 
@@ -114,9 +117,11 @@ class UnaryCall final : public Tag {
   UnaryCall(const CallSite& site, const Kind* kind) : site_(site), kind_(kind), writer_(&context_) {
     site_.live->add();
     (site_.service->*kind_->request)(&context_, &request_, &writer_, site_.queue, site_.queue,
-                                     this);
+                                     tag());
   }
   ~UnaryCall() { site_.live->remove(); }
+  // The queue's threads cast every tag back to Tag*: pass that exact pointer.
+  Tag* tag() { return static_cast<Tag*>(this); }
 
   CallSite site_;
   const Kind* kind_;

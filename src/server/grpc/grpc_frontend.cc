@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "core/log.h"
+#include "core/thread_name.h"
 #include "server/grpc/grpc_async.h"
 #include "server/grpc/grpc_service.h"
 
@@ -61,9 +63,10 @@ Result<std::unique_ptr<GrpcFrontend>> GrpcFrontend::start(Server& server,
   }
   frontend->server_ = builder.BuildAndStart();
   if (frontend->server_ == nullptr || selected_port == 0) {
+    // Draining runs gRPC's own queued requests, which read the server: drain before it goes.
     if (frontend->server_ != nullptr) frontend->server_->Shutdown();
-    frontend->server_.reset();
     frontend->drain_queues();
+    frontend->server_.reset();
     return unavailable("gRPC frontend cannot listen on " + address +
                        " (address in use or invalid)");
   }
@@ -71,7 +74,9 @@ Result<std::unique_ptr<GrpcFrontend>> GrpcFrontend::start(Server& server,
   for (const auto& queue : frontend->queues_) {
     frontend->service_->await_calls(
         {frontend->service_->async_service(), queue.get(), frontend->live_.get()});
-    frontend->threads_.emplace_back([queue = queue.get()] {
+    const int index = static_cast<int>(frontend->threads_.size());
+    frontend->threads_.emplace_back([queue = queue.get(), index] {
+      core::set_thread_name("kiln-grpc-" + std::to_string(index));
       void* tag = nullptr;
       bool ok = false;
       while (queue->Next(&tag, &ok)) static_cast<Tag*>(tag)->proceed(ok);
@@ -89,7 +94,21 @@ void GrpcFrontend::stop() {
   server_->Shutdown(std::chrono::system_clock::now() + shutdown_grace_);
   // Calls cancelled by the shutdown still finish once the core answers them, and finishing posts
   // to their queue: the queues stay up (and their threads serve them) until every call is gone.
-  live_->wait_none();
+  const int stuck = live_->wait_none(shutdown_grace_ + kCoreAnswerWait);
+  if (stuck > 0) {
+    // A core that never answers must not hang the process's exit. Shutting the queues down now
+    // would let a late answer post to a dead queue, so everything the calls reach is left alive
+    // (leaked) for the process to end with.
+    core::log(core::LogLevel::kError, "gRPC frontend stopped with calls the core never answered",
+              {{"calls", std::to_string(stuck)}});
+    for (std::thread& thread : threads_) thread.detach();
+    threads_.clear();
+    (void)server_.release();
+    for (auto& queue : queues_) (void)queue.release();
+    (void)live_.release();
+    (void)service_.release();
+    return;
+  }
   server_->Wait();
   drain_queues();
   server_.reset();

@@ -54,8 +54,11 @@ class GrpcFrontend {
   GrpcFrontend(const GrpcFrontend&) = delete;
   GrpcFrontend& operator=(const GrpcFrontend&) = delete;
 
+  /// How long stop() waits, after the grace period, for the core to answer the cancelled calls.
+  static constexpr std::chrono::seconds kCoreAnswerWait{30};
   /// Stops accepting RPCs, waits up to shutdown_grace for running ones, then cancels the rest and
-  /// waits for the core to have answered every call. Idempotent.
+  /// waits (up to kCoreAnswerWait more) for the core to have answered every call; calls still
+  /// unanswered then are logged and left behind with the frontend's state. Idempotent.
   void stop();
   /// The bound port (the chosen one when GrpcOptions::port was 0).
   int port() const { return port_; }

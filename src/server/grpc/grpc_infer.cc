@@ -77,7 +77,7 @@ class StreamInferCall {
       : server_(server), site_(site), stream_(&context_) {
     site_.live->add();
     site_.service->RequestModelStreamInfer(&context_, &stream_, site_.queue, site_.queue,
-                                           &accepted_);
+                                           static_cast<Tag*>(&accepted_));
   }
   ~StreamInferCall() { site_.live->remove(); }
 
@@ -131,7 +131,7 @@ class StreamInferCall {
 
   void read_next() {
     request_ = std::make_shared<ModelInferRequest>();
-    stream_.Read(request_.get(), &read_);
+    stream_.Read(request_.get(), static_cast<Tag*>(&read_));
   }
   void complete(const Context& ctx, Result<InferResponse> result) {
     ModelStreamInferResponse answer;
@@ -161,13 +161,13 @@ class StreamInferCall {
       pending_.pop_front();
       write_in_flight_ = true;
       lock.unlock();
-      stream_.Write(writing_, &written_);
+      stream_.Write(writing_, static_cast<Tag*>(&written_));
       return;
     }
     if (reads_done_ && in_flight_ == 0 && !write_in_flight_ && pending_.empty() && !finished_) {
       finished_ = true;
       lock.unlock();
-      stream_.Finish(grpc::Status::OK, &finish_);  // on_finished deletes `this`
+      stream_.Finish(grpc::Status::OK, static_cast<Tag*>(&finish_));  // on_finished deletes `this`
     }
   }
 

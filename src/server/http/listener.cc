@@ -5,6 +5,8 @@
 #include <chrono>
 #include <utility>
 
+#include "core/thread_name.h"
+
 namespace kiln::server::http {
 
 namespace net = boost::asio;
@@ -52,7 +54,10 @@ Result<std::unique_ptr<HttpListener>> HttpListener::start(std::shared_ptr<Reques
   l->accept();
   l->threads_.reserve(options.thread_count);
   for (int i = 0; i < options.thread_count; ++i) {
-    l->threads_.emplace_back([ioc = &l->ioc_] { ioc->run(); });
+    l->threads_.emplace_back([ioc = &l->ioc_] {
+      core::set_thread_name("kiln-http");
+      ioc->run();
+    });
   }
   return l;
 }
