@@ -26,7 +26,7 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-KILN = os.path.join(ROOT, "build/release/tools/kiln/kiln")
+KILN = os.environ.get("KILN", os.path.join(ROOT, "build/release/tools/kiln/kiln"))
 PERF = os.path.join(ROOT, ".venv/bin/perf_analyzer")
 MINILM = os.path.join(ROOT, "var/models/all-MiniLM-L6-v2")
 SST2 = "/work/shared/data/sst2/dev.tsv"
