@@ -5,6 +5,7 @@
 #   new            $PKG/bin/kiln (this checkout's bundle)
 #   new-sleep      the same with KILN_CUDA_SPIN_US=$SPIN (poll $SPIN us, then sleep)
 #   old            $OLD_KILN (default /tmp/kiln_old, e.g. .devcarry/old/kiln.xz unpacked)
+#   new-qN         with QUEUES=N: the new kiln with N gRPC completion queues
 # Each in MODES (default "dynamic none" for new, "dynamic" for the others) at CONCURRENCY.
 # Results under $OUT/<variant>/; a summary of every run to stdout.
 #   tar xJf .devcarry/pkg.tar.xz -C /tmp && xz -dc .devcarry/old/kiln.xz > /tmp/kiln_old
@@ -34,3 +35,5 @@ run() {  # NAME MODES [VAR=VALUE...]: one run_server_device.sh pass
 run new "dynamic none"
 run new-sleep dynamic SERVER_ENV="KILN_CUDA_SPIN_US=$SPIN"
 [ -x "$OLD_KILN" ] && run old dynamic KILN="$OLD_KILN"
+# QUEUES=N: the new kiln again with N gRPC completion queues (default: one per 8 CPUs).
+[ -n "${QUEUES:-}" ] && run "new-q$QUEUES" "dynamic none" SERVE_ARGS="--grpc-completion-queues $QUEUES"

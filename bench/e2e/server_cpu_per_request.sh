@@ -9,7 +9,7 @@
 # CPU time (utime + stime) and context switches (voluntary and not, summed over the server's
 # threads) come from /proc, and the requests answered from kiln's metrics or the probe, all read
 # at the start and at the end of a 6 s window in the middle of the client's run.
-#   bash bench/e2e/server_cpu_per_request.sh [KILN_BINARY] [CONCURRENCY] [BUILD_DIR]
+#   [SERVE_ARGS=...] bash bench/e2e/server_cpu_per_request.sh [KILN_BINARY] [CONCURRENCY] [BUILD_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${1:-build/release/tools/kiln/kiln}
@@ -68,8 +68,9 @@ measure() {
 print(f'$1 c=$C: {n / 6:.0f} infer/s, {cpu * 1e6 / n:.1f} us server cpu and ' \
       f'{($s1 - $s0) / n:.2f} context switches per request')"
 }
+# shellcheck disable=SC2086  # SERVE_ARGS: extra flags, e.g. "--grpc-completion-queues 2"
 taskset -c 0 "$BIN" serve --model-repository "$repo" --http-port 18100 --grpc-port 18101 \
-  --metrics-port 18102 > "$work/serve.log" 2>&1 &
+  --metrics-port 18102 ${SERVE_ARGS:-} > "$work/serve.log" 2>&1 &
 server=$!
 wait_port
 measure identity $server
