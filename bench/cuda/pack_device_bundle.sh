@@ -15,10 +15,12 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build/release}
 cmake --build "$BUILD" -j"${JOBS:-1}" --target cuda_ops_test cuda_encoder_test kiln_cuda_bench \
+  kiln_gemm_bench \
   server_core_test kiln_cli
 rm -rf /tmp/pkg && mkdir -p /tmp/pkg/bin /tmp/pkg/lib .devcarry
 bins=("$BUILD"/tests/unit/backend/cuda_ops_test "$BUILD"/tests/unit/backend/cuda_encoder_test
-      "$BUILD"/bench/cuda/kiln_cuda_bench "$BUILD"/tests/unit/server/server_core_test
+      "$BUILD"/bench/cuda/kiln_cuda_bench "$BUILD"/bench/cuda/kiln_gemm_bench
+      "$BUILD"/tests/unit/server/server_core_test
       "$BUILD"/tools/kiln/kiln)
 cp "${bins[@]}" /tmp/pkg/bin/
 strip /tmp/pkg/bin/*

@@ -58,6 +58,8 @@ Status GemmRunner::describe(const GemmShape& s, Plan* p) const {
     return invalid_argument("cuda gemm: dtype must be F16 or BF16");
   }
   const cudaDataType_t dt = s.dtype == DType::kF16 ? CUDA_R_16F : CUDA_R_16BF;
+  // FP8 needs the "TN" layout (A transposed, B not), which is the layout used for every type.
+  const cudaDataType_t in_dt = s.fp8 ? CUDA_R_8F_E4M3 : dt;
   // Row-major Y = X W^T is column-major Y^T [out, rows] = W [out, in] . X^T [in, rows]: W is
   // column-major [in, out] used transposed, X column-major [in, rows] used as it is.
   KILN_CUBLAS_CHECK(cublasLtMatmulDescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
@@ -66,11 +68,19 @@ Status GemmRunner::describe(const GemmShape& s, Plan* p) const {
       cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
   KILN_CUBLAS_CHECK(
       cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
+  if (s.fp8) {
+    const int8_t fast = s.fp8_fast_accum ? 1 : 0;
+    KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_FAST_ACCUM,
+                                                     &fast, sizeof(fast)));
+    const cudaDataType_t bias_dt = dt;  // cuBLASLt: the bias has the output's 16-bit type
+    KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE,
+                                                     &bias_dt, sizeof(bias_dt)));
+  }
   const cublasLtEpilogue_t epi = to_cublas(s.epilogue);
   KILN_CUBLAS_CHECK(
       cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
-  KILN_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->a, dt, s.in, s.out, s.in));
-  KILN_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->b, dt, s.in, s.rows, s.in));
+  KILN_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->a, in_dt, s.in, s.out, s.in));
+  KILN_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->b, in_dt, s.in, s.rows, s.in));
   KILN_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->c, dt, s.out, s.rows, s.out));
   return ok_status();
 }
@@ -95,7 +105,12 @@ Result<std::vector<cublasLtMatmulHeuristicResult_t>> GemmRunner::heuristics(cons
 }
 
 Result<GemmRunner::Plan*> GemmRunner::plan_for(const GemmShape& s) {
-  const Key key{s.rows, s.out, s.in, static_cast<int>(s.epilogue), static_cast<int>(s.dtype)};
+  const Key key{s.rows,
+                s.out,
+                s.in,
+                static_cast<int>(s.epilogue),
+                static_cast<int>(s.dtype),
+                (s.fp8 ? 1 : 0) | (s.fp8_fast_accum ? 2 : 0)};
   if (auto it = plans_.find(key); it != plans_.end()) return &it->second;
   if (plans_.size() >= kMaxPlans) {
     for (auto& [k, p] : plans_) destroy(p);
@@ -105,7 +120,8 @@ Result<GemmRunner::Plan*> GemmRunner::plan_for(const GemmShape& s) {
   Status status = [&]() -> Status {
     KILN_RETURN_IF_ERROR(describe(s, &p));
     // The algorithm tuned for this shape's bucket, when cuBLASLt accepts it at this size.
-    if (const cublasLtMatmulAlgo_t* tuned = tuning_ ? tuning_->find(s) : nullptr) {
+    // Tuning records FP16/BF16 shapes only (gemm_tuning.h).
+    if (const cublasLtMatmulAlgo_t* tuned = tuning_ && !s.fp8 ? tuning_->find(s) : nullptr) {
       cublasLtMatmulHeuristicResult_t check{};
       if (cublasLtMatmulAlgoCheck(handle_, p.desc, p.a, p.b, p.c, p.c, tuned, &check) ==
               CUBLAS_STATUS_SUCCESS &&
@@ -142,12 +158,43 @@ Status GemmRunner::run(const GemmShape& s, const void* x, const void* w, const v
   if (s.epilogue != Epilogue::kNone && bias == nullptr) {
     return invalid_argument("cuda gemm: the epilogue needs a bias");
   }
+  if (s.fp8) return invalid_argument("cuda gemm: an FP8 shape runs through run_fp8");
   if (small_ && small_gemm_fits(s)) return small_gemm(s, x, w, bias, y, stream);
   KILN_ASSIGN_OR_RETURN(Plan * p, plan_for(s));
   if (s.epilogue != Epilogue::kNone) {
     KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
                                                      &bias, sizeof(bias)));
   }
+  const float alpha = 1.0f, beta = 0.0f;
+  KILN_CUBLAS_CHECK(cublasLtMatmul(handle_, p->desc, &alpha, w, p->a, x, p->b, &beta, y, p->c, y,
+                                   p->c, &p->algo, workspace_.get(), workspace_.bytes(), stream));
+  return ok_status();
+}
+
+Status GemmRunner::run_fp8(const GemmShape& s, const void* x, const void* w, const void* bias,
+                           void* y, const float* x_scale, const float* w_scale,
+                           cudaStream_t stream) {
+  if (!s.fp8) return invalid_argument("cuda gemm: run_fp8 needs a shape with fp8 set");
+  if (x_scale == nullptr || w_scale == nullptr) {
+    return invalid_argument("cuda gemm: FP8 needs the X and W scales");
+  }
+  if (s.in % 16 != 0 || s.out % 16 != 0) {
+    return invalid_argument("cuda gemm: FP8 needs in and out to be multiples of 16");
+  }
+  if (s.rows == 0) return ok_status();
+  if (s.epilogue != Epilogue::kNone && bias == nullptr) {
+    return invalid_argument("cuda gemm: the epilogue needs a bias");
+  }
+  KILN_ASSIGN_OR_RETURN(Plan * p, plan_for(s));
+  if (s.epilogue != Epilogue::kNone) {
+    KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
+                                                     &bias, sizeof(bias)));
+  }
+  // A is W and B is X in cuBLASLt's column-major view (see describe).
+  KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER,
+                                                   &w_scale, sizeof(w_scale)));
+  KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER,
+                                                   &x_scale, sizeof(x_scale)));
   const float alpha = 1.0f, beta = 0.0f;
   KILN_CUBLAS_CHECK(cublasLtMatmul(handle_, p->desc, &alpha, w, p->a, x, p->b, &beta, y, p->c, y,
                                    p->c, &p->algo, workspace_.get(), workspace_.bytes(), stream));

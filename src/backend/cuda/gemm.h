@@ -35,6 +35,10 @@ struct GemmShape {
   int64_t in = 0;
   Epilogue epilogue = Epilogue::kNone;
   DType dtype = DType::kF16;  ///< of X, W, bias and Y: kF16 or kBF16
+  /// X and W are FP8 E4M3 with per-tensor scales (run_fp8); bias and Y stay `dtype`.
+  bool fp8 = false;
+  /// For fp8: Hopper's fast FP8 accumulation (partial sums not promoted to FP32 along K).
+  bool fp8_fast_accum = false;
 };
 
 /// A cuBLASLt handle, its workspace and the descriptors and chosen algorithm per shape. Not
@@ -53,6 +57,10 @@ class GemmRunner {
   /// (may be null for kNone), Y [rows, out], all row-major on the device, 16-byte aligned.
   Status run(const GemmShape& shape, const void* x, const void* w, const void* bias, void* y,
              cudaStream_t stream);
+  /// As run() for a shape with fp8 set: Y = (x_scale X)(w_scale W)^T (+ bias)(activation), X and
+  /// W E4M3, `x_scale` and `w_scale` one float each on the device (see fp8.h).
+  Status run_fp8(const GemmShape& shape, const void* x, const void* w, const void* bias, void* y,
+                 const float* x_scale, const float* w_scale, cudaStream_t stream);
 
   /// Algorithms chosen at build time (gemm_tuning.h), consulted before cuBLASLt's heuristic;
   /// null = heuristic only. Must outlive the runner's use of it.
@@ -75,7 +83,7 @@ class GemmRunner {
     cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
     cublasLtMatmulAlgo_t algo{};
   };
-  using Key = std::tuple<int64_t, int64_t, int64_t, int, int>;
+  using Key = std::tuple<int64_t, int64_t, int64_t, int, int, int>;
   Result<Plan*> plan_for(const GemmShape& shape);
   Status describe(const GemmShape& shape, Plan* plan) const;  // descriptors and layouts
   // cuBLASLt's best `count` algorithms for the plan's descriptors, best first.

@@ -210,7 +210,7 @@ Status launch_epilogue(const GemmShape& s, const void* x, const void* w, const v
 
 bool small_gemm_fits(const GemmShape& s) {
   return s.rows > 0 && s.rows <= kSmallGemmMaxRows && s.out > 0 && s.out % kBN == 0 && s.in > 0 &&
-         s.in % kBK == 0 && (s.dtype == DType::kF16 || s.dtype == DType::kBF16);
+         s.in % kBK == 0 && (s.dtype == DType::kF16 || s.dtype == DType::kBF16) && !s.fp8;
 }
 
 int small_gemm_split(const GemmShape& s) {

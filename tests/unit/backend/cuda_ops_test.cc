@@ -11,6 +11,7 @@
 #include "backend/cuda/activation.h"
 #include "backend/cuda/attention.h"
 #include "backend/cuda/embedding.h"
+#include "backend/cuda/fp8.h"
 #include "backend/cuda/gemm.h"
 #include "backend/cuda/layer_norm.h"
 #include "backend/cuda/small_gemm.h"
@@ -340,6 +341,114 @@ TEST_P(CudaOpsTest, ConvertFromF32RoundsToNearest) {
   EXPECT_EQ(d_y.download<uint16_t>(), to_16bit(x, dt()));
 }
 
+// An E4M3 byte as a float (OCP FP8: 4 exponent bits with bias 7, 3 mantissa bits, no infinity,
+// S.1111.111 is NaN), written from the format's definition, not from CUDA's conversion.
+double e4m3_value(uint8_t b) {
+  const int sign = b >> 7, exp = (b >> 3) & 15, man = b & 7;
+  if (exp == 15 && man == 7) return NAN;
+  const double mag = exp == 0 ? std::ldexp(man / 8.0, -6) : std::ldexp(1.0 + man / 8.0, exp - 7);
+  return sign ? -mag : mag;
+}
+
+// Dynamic quantization: the scale is max|x| / 448, every value comes back within half an E4M3
+// step (2^-4 relative, or the subnormal step 2^-9 * scale), and the largest maps to 448.
+TEST_P(CudaOpsTest, Fp8QuantizeDynamicRoundTrips) {
+  auto x = rounded(random_vector(4096, 60, 3.0f), dt());
+  x[1234] = 0.0f;
+  DeviceMem d_x(to_16bit(x, dt())), d_q(x.size()), d_amax(sizeof(float)), d_scale(sizeof(float));
+  ASSERT_TRUE(backend::cuda::quantize_fp8_dynamic(dt(), d_x.get(), static_cast<int64_t>(x.size()),
+                                                  d_amax.get<float>(), d_scale.get<float>(),
+                                                  d_q.get(), nullptr)
+                  .ok());
+  double amax = 0;
+  for (float v : x) amax = std::max(amax, std::fabs(static_cast<double>(v)));
+  const float scale = d_scale.download<float>()[0];
+  EXPECT_NEAR(scale, amax / 448.0, amax / 448.0 * 1e-6);
+  const auto q = d_q.download<uint8_t>();
+  double worst = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double back = e4m3_value(q[i]) * scale;
+    ASSERT_TRUE(std::isfinite(back)) << "element " << i;
+    const double step =
+        std::max(std::fabs(static_cast<double>(x[i])) * 0.0625, std::ldexp(1.0, -9) * scale);
+    worst = std::max(worst, std::fabs(back - x[i]) / step);
+  }
+  EXPECT_LE(worst, 1.0 + 1e-6);
+  EXPECT_EQ(e4m3_value(q[1234]), 0.0);
+}
+
+// Static quantization with a scale too small for the data saturates to +-448 instead of
+// overflowing to NaN.
+TEST_P(CudaOpsTest, Fp8QuantizeStaticSaturates) {
+  // Values chosen away from rounding ties, in FP16 and BF16 alike.
+  const std::vector<float> x = {0.9f, -0.9f, 100.0f, -100.0f, 0.45f, 0.0f, 3.0f, -0.3f};
+  const std::vector<float> scale = {0.01f};
+  DeviceMem d_x(to_16bit(x, dt())), d_q(x.size()), d_scale(scale);
+  ASSERT_TRUE(
+      backend::cuda::quantize_fp8(dt(), d_x.get(), 8, d_scale.get<float>(), d_q.get(), nullptr)
+          .ok());
+  const auto q = d_q.download<uint8_t>();
+  EXPECT_EQ(e4m3_value(q[0]), 88.0);  // ~90: steps of 8 in [64, 128)
+  EXPECT_EQ(e4m3_value(q[1]), -88.0);
+  EXPECT_EQ(e4m3_value(q[2]), 448.0);  // 10,000 saturates
+  EXPECT_EQ(e4m3_value(q[3]), -448.0);
+  EXPECT_EQ(e4m3_value(q[4]), 44.0);  // ~45: steps of 4 in [32, 64)
+  EXPECT_EQ(e4m3_value(q[5]), 0.0);
+  EXPECT_EQ(e4m3_value(q[6]), 288.0);  // 300: steps of 32 in [256, 448]
+  EXPECT_EQ(e4m3_value(q[7]), -30.0);
+}
+
+// The FP8 GEMM on quantized X and W against float64 on the same quantized values times their
+// scales: only FP32 accumulation and the 16-bit output rounding separate them.
+TEST_P(CudaOpsTest, Fp8GemmMatchesReferenceOnQuantizedValues) {
+  backend::cuda::GemmRunner gemm;
+  ASSERT_TRUE(gemm.init().ok());
+  struct Shape {
+    int64_t rows, out, in;
+  };
+  for (const Shape s : {Shape{37, 192, 64}, Shape{130, 768, 3072}, Shape{256, 1024, 1024}}) {
+    for (Epilogue e : {Epilogue::kNone, Epilogue::kBias, Epilogue::kGeluTanhBias}) {
+      SCOPED_TRACE(std::to_string(s.rows) + "x" + std::to_string(s.out) + "x" +
+                   std::to_string(s.in) + " epilogue " + std::to_string(static_cast<int>(e)));
+      const auto x = rounded(random_vector(s.rows * s.in, 70), dt());
+      const auto w = rounded(random_vector(s.out * s.in, 71, 0.05f), dt());
+      const auto b = rounded(random_vector(s.out, 72), dt());
+      DeviceMem d_x(to_16bit(x, dt())), d_w(to_16bit(w, dt())), d_b(to_16bit(b, dt()));
+      DeviceMem d_xq(x.size()), d_wq(w.size()), d_y(s.rows * s.out * 2);
+      DeviceMem d_amax(sizeof(float)), d_xs(sizeof(float)), d_ws(sizeof(float));
+      ASSERT_TRUE(backend::cuda::quantize_fp8_dynamic(dt(), d_x.get(), s.rows * s.in,
+                                                      d_amax.get<float>(), d_xs.get<float>(),
+                                                      d_xq.get(), nullptr)
+                      .ok());
+      ASSERT_TRUE(backend::cuda::quantize_fp8_dynamic(dt(), d_w.get(), s.out * s.in,
+                                                      d_amax.get<float>(), d_ws.get<float>(),
+                                                      d_wq.get(), nullptr)
+                      .ok());
+      backend::cuda::GemmShape shape{s.rows, s.out, s.in, e, dt()};
+      shape.fp8 = true;
+      ASSERT_TRUE(gemm.run_fp8(shape, d_xq.get(), d_wq.get(),
+                               e == Epilogue::kNone ? nullptr : d_b.get(), d_y.get(),
+                               d_xs.get<float>(), d_ws.get<float>(), nullptr)
+                      .ok());
+      const auto y = from_16bit(d_y.download<uint16_t>(), dt());
+      const auto xq = d_xq.download<uint8_t>(), wq = d_wq.download<uint8_t>();
+      const double xs = d_xs.download<float>()[0], ws = d_ws.download<float>()[0];
+      std::vector<double> ref(s.rows * s.out);
+      for (int64_t r = 0; r < s.rows; ++r) {
+        for (int64_t o = 0; o < s.out; ++o) {
+          double acc = 0;
+          for (int64_t k = 0; k < s.in; ++k) {
+            acc += e4m3_value(xq[r * s.in + k]) * e4m3_value(wq[o * s.in + k]);
+          }
+          acc = acc * xs * ws + (e == Epilogue::kNone ? 0.0 : b[o]);
+          ref[r * s.out + o] = activation_ref(e, acc);
+        }
+      }
+      EXPECT_LE(rel_error_nan_fails(y, ref), tolerance(dt()));
+    }
+  }
+}
+
 TEST(CudaOpsArgs, LaunchersRejectBadArguments) {
   // No GPU needed: these fail before anything is launched.
   EXPECT_FALSE(
@@ -350,6 +459,12 @@ TEST(CudaOpsArgs, LaunchersRejectBadArguments) {
                                                        false, nullptr, nullptr, 1, 64, 1e-5f,
                                                        nullptr, nullptr, nullptr)
                    .ok());
+  EXPECT_FALSE(backend::cuda::quantize_fp8(DType::kF16, nullptr, 12, nullptr, nullptr, nullptr)
+                   .ok());  // n not a multiple of 8
+  backend::cuda::GemmShape fp16{16, 16, 16, Epilogue::kNone, DType::kF16};
+  backend::cuda::GemmRunner idle;  // never initialised: argument checks come first
+  EXPECT_FALSE(idle.run_fp8(fp16, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr)
+                   .ok());  // not an FP8 shape
 }
 
 }  // namespace

@@ -1,0 +1,175 @@
+// The linear layers of one encoder layer through cuBLASLt, FP16 against FP8 (E4M3, per-tensor
+// scales, with and without Hopper's fast FP8 accumulation), plus the cost of quantizing each
+// GEMM's input to FP8: what an FP8 plan would gain per layer before it is built. Weights rotate
+// through copies filling 256 MiB, so they come from HBM as in a forward pass, not from L2.
+//   kiln_gemm_bench [--hidden 1024] [--ffn 4096] [--rows 49152,128] [--iters 50]
+// Prints one RESULT line per shape and variant, and a per-layer sum per row count.
+#include <cuda_runtime.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "backend/cuda/activation.h"
+#include "backend/cuda/fp8.h"
+#include "backend/cuda/gemm.h"
+
+namespace {
+
+using kiln::DType;
+using kiln::Status;
+using kiln::backend::cuda::Epilogue;
+using kiln::backend::cuda::GemmRunner;
+using kiln::backend::cuda::GemmShape;
+
+#define CHECK_OK(expr)                                                 \
+  do {                                                                 \
+    const Status s_ = (expr);                                          \
+    if (!s_.ok()) {                                                    \
+      std::fprintf(stderr, "%s: %s\n", #expr, s_.to_string().c_str()); \
+      std::exit(1);                                                    \
+    }                                                                  \
+  } while (0)
+#define CHECK_CUDA(expr)                                               \
+  do {                                                                 \
+    const cudaError_t e_ = (expr);                                     \
+    if (e_ != cudaSuccess) {                                           \
+      std::fprintf(stderr, "%s: %s\n", #expr, cudaGetErrorString(e_)); \
+      std::exit(1);                                                    \
+    }                                                                  \
+  } while (0)
+
+void* device_alloc(size_t bytes) {
+  void* p = nullptr;
+  CHECK_CUDA(cudaMalloc(&p, bytes));
+  return p;
+}
+
+struct Layer {
+  const char* name;
+  int64_t out, in;
+  Epilogue epilogue;
+};
+
+// Median device time in ms of `iters` calls of f(i), after `warmup` calls.
+template <typename F>
+double time_ms(int iters, int warmup, cudaStream_t stream, F&& f) {
+  cudaEvent_t a, b;
+  CHECK_CUDA(cudaEventCreate(&a));
+  CHECK_CUDA(cudaEventCreate(&b));
+  for (int i = 0; i < warmup; ++i) f(i);
+  std::vector<float> ms;
+  for (int i = 0; i < iters; ++i) {
+    CHECK_CUDA(cudaEventRecord(a, stream));
+    f(i);
+    CHECK_CUDA(cudaEventRecord(b, stream));
+    CHECK_CUDA(cudaEventSynchronize(b));
+    float t = 0;
+    CHECK_CUDA(cudaEventElapsedTime(&t, a, b));
+    ms.push_back(t);
+  }
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app("FP16 and FP8 GEMMs of one encoder layer");
+  int64_t hidden = 1024, ffn = 4096;
+  std::vector<int64_t> rows_list = {49152, 128};
+  int iters = 50, warmup = 10;
+  app.add_option("--hidden", hidden);
+  app.add_option("--ffn", ffn);
+  app.add_option("--rows", rows_list)->delimiter(',');
+  app.add_option("--iters", iters);
+  app.add_option("--warmup", warmup);
+  CLI11_PARSE(app, argc, argv);
+
+  const std::vector<Layer> layers = {{"qkv", 3 * hidden, hidden, Epilogue::kBias},
+                                     {"attn_out", hidden, hidden, Epilogue::kBias},
+                                     {"ffn_in", ffn, hidden, Epilogue::kGeluTanhBias},
+                                     {"ffn_out", hidden, ffn, Epilogue::kBias}};
+  cudaStream_t stream;
+  CHECK_CUDA(cudaStreamCreate(&stream));
+  GemmRunner gemm;
+  CHECK_OK(gemm.init());
+  auto* scales = static_cast<float*>(device_alloc(4 * sizeof(float)));  // amax, x, w scales
+  const int64_t max_rows = *std::max_element(rows_list.begin(), rows_list.end());
+
+  for (int64_t rows : rows_list) {
+    double sum16 = 0, sum8 = 0, sum8_fast = 0, sum_quant = 0;
+    for (const Layer& l : layers) {
+      // Weights: enough copies to fill 256 MiB (at least 2), rotated per call.
+      const size_t w16 = static_cast<size_t>(l.out * l.in) * 2;
+      const int copies = static_cast<int>(std::max<size_t>(2, (size_t{256} << 20) / w16));
+      std::vector<void*> w16s, w8s;
+      for (int c = 0; c < copies; ++c) {
+        w16s.push_back(device_alloc(w16));
+        CHECK_OK(kiln::backend::cuda::fill_random(DType::kF16, w16s.back(), l.out * l.in, 100 + c,
+                                                  stream));
+        w8s.push_back(device_alloc(w16 / 2));
+        CHECK_OK(kiln::backend::cuda::quantize_fp8_dynamic(DType::kF16, w16s.back(), l.out * l.in,
+                                                           scales, scales + 2, w8s.back(), stream));
+      }
+      void* x16 = device_alloc(static_cast<size_t>(max_rows * l.in) * 2);
+      void* x8 = device_alloc(static_cast<size_t>(max_rows * l.in));
+      void* y = device_alloc(static_cast<size_t>(max_rows * l.out) * 2);
+      void* bias = device_alloc(static_cast<size_t>(l.out) * 2);
+      CHECK_OK(kiln::backend::cuda::fill_random(DType::kF16, x16, rows * l.in, 7, stream));
+      CHECK_OK(kiln::backend::cuda::fill_random(DType::kF16, bias, l.out, 8, stream));
+      CHECK_OK(kiln::backend::cuda::quantize_fp8_dynamic(DType::kF16, x16, rows * l.in, scales,
+                                                         scales + 1, x8, stream));
+      const GemmShape s16{rows, l.out, l.in, l.epilogue, DType::kF16};
+      GemmShape s8 = s16;
+      s8.fp8 = true;
+      GemmShape s8f = s8;
+      s8f.fp8_fast_accum = true;
+      const double t16 = time_ms(iters, warmup, stream, [&](int i) {
+        CHECK_OK(gemm.run(s16, x16, w16s[i % copies], bias, y, stream));
+      });
+      const double t8 = time_ms(iters, warmup, stream, [&](int i) {
+        CHECK_OK(gemm.run_fp8(s8, x8, w8s[i % copies], bias, y, scales + 1, scales + 2, stream));
+      });
+      const double t8f = time_ms(iters, warmup, stream, [&](int i) {
+        CHECK_OK(gemm.run_fp8(s8f, x8, w8s[i % copies], bias, y, scales + 1, scales + 2, stream));
+      });
+      // Static quantization of the input (a calibrated scale): one read, one narrower write.
+      const double tq = time_ms(iters, warmup, stream, [&](int) {
+        CHECK_OK(kiln::backend::cuda::quantize_fp8(DType::kF16, x16, rows * l.in, scales + 1, x8,
+                                                   stream));
+      });
+      const double tqd = time_ms(iters, warmup, stream, [&](int) {
+        CHECK_OK(kiln::backend::cuda::quantize_fp8_dynamic(DType::kF16, x16, rows * l.in, scales,
+                                                           scales + 1, x8, stream));
+      });
+      const double flop = 2.0 * static_cast<double>(rows) * static_cast<double>(l.out * l.in);
+      std::printf(
+          "RESULT\tgemm\t%s\trows=%ld\tout=%ld\tin=%ld\tfp16_ms=%.4f\tfp8_ms=%.4f\t"
+          "fp8_fast_ms=%.4f\tquant_static_ms=%.4f\tquant_dynamic_ms=%.4f\tfp16_tflops=%.0f\t"
+          "fp8_tflops=%.0f\tfp8_fast_tflops=%.0f\n",
+          l.name, static_cast<long>(rows), static_cast<long>(l.out), static_cast<long>(l.in), t16,
+          t8, t8f, tq, tqd, flop / t16 / 1e9, flop / t8 / 1e9, flop / t8f / 1e9);
+      std::fflush(stdout);
+      sum16 += t16;
+      sum8 += t8;
+      sum8_fast += t8f;
+      sum_quant += tq;
+      for (void* p : w16s) cudaFree(p);
+      for (void* p : w8s) cudaFree(p);
+      for (void* p : {x16, x8, y, bias}) cudaFree(p);
+    }
+    std::printf(
+        "LAYER\trows=%ld\tfp16_ms=%.4f\tfp8_ms=%.4f\tfp8_fast_ms=%.4f\tquant_static_ms=%.4f\t"
+        "fp8_plus_quant_ms=%.4f\tfp8_fast_plus_quant_ms=%.4f\n",
+        static_cast<long>(rows), sum16, sum8, sum8_fast, sum_quant, sum8 + sum_quant,
+        sum8_fast + sum_quant);
+  }
+  cudaFree(scales);
+  cudaStreamDestroy(stream);
+  return 0;
+}

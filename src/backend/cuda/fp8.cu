@@ -1,0 +1,114 @@
+#include <cuda_fp8.h>
+
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/device_util.cuh"
+#include "backend/cuda/fp8.h"
+
+namespace kiln::backend::cuda {
+
+namespace {
+
+constexpr int kThreads = 256;
+
+unsigned int grid_for(int64_t items) {
+  constexpr int64_t kMaxBlocks = 132 * 8;  // enough to fill an H100; the loops stride past it
+  const int64_t blocks = (items + kThreads - 1) / kThreads;
+  return static_cast<unsigned int>(blocks < kMaxBlocks ? (blocks > 0 ? blocks : 1) : kMaxBlocks);
+}
+
+// max |x| over the tensor into *amax (zeroed before): per-thread maxima over 8-element vectors,
+// a warp reduction, one atomic per warp. Non-negative floats order as their bit patterns, so
+// the atomic is an integer max.
+template <typename T>
+__global__ void amax_kernel(const T* __restrict__ x, int64_t vectors, float* amax) {
+  float m = 0.0f;
+  for (int64_t v = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; v < vectors;
+       v += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    float a[8];
+    load8(x + v * 8, a);
+#pragma unroll
+    for (int j = 0; j < 8; ++j) m = fmaxf(m, fabsf(a[j]));
+  }
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+  if ((threadIdx.x & 31) == 0 && m > 0.0f) {
+    atomicMax(reinterpret_cast<unsigned int*>(amax), __float_as_uint(m));
+  }
+}
+
+__device__ __forceinline__ float scale_from_amax(float amax) {
+  // NaN or zero amax: scale 1 (a NaN input stays NaN through the conversion).
+  return amax > 0.0f && amax <= 3.0e38f ? amax / kFp8E4M3Max : 1.0f;
+}
+
+// out = e4m3(x * inv), 8 elements per thread, written as one 8-byte store. With `amax`, the
+// scale comes from it and block 0 publishes it to *scale_out for the GEMM.
+template <typename T>
+__global__ void quantize_kernel(const T* __restrict__ x, int64_t vectors, const float* amax,
+                                const float* scale_in, float* scale_out, uint2* __restrict__ out) {
+  const float scale = amax != nullptr ? scale_from_amax(*amax) : *scale_in;
+  if (scale_out != nullptr && blockIdx.x == 0 && threadIdx.x == 0) *scale_out = scale;
+  const float inv = 1.0f / scale;
+  for (int64_t v = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; v < vectors;
+       v += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    float a[8];
+    load8(x + v * 8, a);
+    uint32_t word[2] = {0, 0};
+#pragma unroll
+    for (int j = 0; j < 8; j += 2) {
+      // Two at a time, saturating to +-448 (never to infinity: E4M3 has none).
+      const __nv_fp8x2_storage_t pair = __nv_cvt_float2_to_fp8x2(
+          make_float2(a[j] * inv, a[j + 1] * inv), __NV_SATFINITE, __NV_E4M3);
+      word[j / 4] |= static_cast<uint32_t>(pair) << (16 * ((j / 2) % 2));
+    }
+    out[v] = make_uint2(word[0], word[1]);
+  }
+}
+
+Status check(const void* x, int64_t n, const void* out) {
+  if (n < 0 || n % 8 != 0) return invalid_argument("quantize_fp8: n must be a multiple of 8");
+  if ((reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(out)) % 16 != 0) {
+    return invalid_argument("quantize_fp8: x and out must be 16-byte aligned");
+  }
+  return ok_status();
+}
+
+}  // namespace
+
+Status quantize_fp8_dynamic(DType dtype, const void* x, int64_t n, float* amax, float* scale,
+                            void* out, cudaStream_t stream) {
+  KILN_RETURN_IF_ERROR(check(x, n, out));
+  if (amax == nullptr || scale == nullptr) {
+    return invalid_argument("quantize_fp8_dynamic: amax and scale are required");
+  }
+  KILN_CUDA_CHECK(cudaMemsetAsync(amax, 0, sizeof(float), stream));
+  const int64_t vectors = n / 8;
+  return dispatch_half(dtype, [&](auto tag) -> Status {
+    using T = typename decltype(tag)::type;
+    if (vectors > 0) {
+      amax_kernel<T>
+          <<<grid_for(vectors), kThreads, 0, stream>>>(static_cast<const T*>(x), vectors, amax);
+      KILN_RETURN_IF_ERROR(last_launch_status("amax_kernel"));
+    }
+    // Runs even for an empty tensor, so that *scale is always written.
+    quantize_kernel<T><<<grid_for(vectors), kThreads, 0, stream>>>(
+        static_cast<const T*>(x), vectors, amax, nullptr, scale, static_cast<uint2*>(out));
+    return last_launch_status("quantize_kernel");
+  });
+}
+
+Status quantize_fp8(DType dtype, const void* x, int64_t n, const float* scale, void* out,
+                    cudaStream_t stream) {
+  KILN_RETURN_IF_ERROR(check(x, n, out));
+  if (scale == nullptr) return invalid_argument("quantize_fp8: scale is required");
+  const int64_t vectors = n / 8;
+  if (vectors == 0) return ok_status();
+  return dispatch_half(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    quantize_kernel<T><<<grid_for(vectors), kThreads, 0, stream>>>(
+        static_cast<const T*>(x), vectors, nullptr, scale, nullptr, static_cast<uint2*>(out));
+    return last_launch_status("quantize_kernel");
+  });
+}
+
+}  // namespace kiln::backend::cuda

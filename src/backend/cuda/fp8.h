@@ -1,0 +1,31 @@
+// FP8 (E4M3) quantization for cuBLASLt's FP8 GEMMs on Hopper: per-tensor scales kept on the
+// device, so a forward pass quantizes its activations without a host round trip (and inside a
+// CUDA graph). A value x is stored as e4m3(x / scale), saturated to +-448, and the GEMM
+// multiplies the scale back (cuBLASLt's A/B scale pointers).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "kiln/dtype.h"
+#include "kiln/status.h"
+
+namespace kiln::backend::cuda {
+
+/// The largest finite E4M3 value.
+inline constexpr float kFp8E4M3Max = 448.0f;
+
+/// Dynamic per-tensor quantization of x[0, n) (`dtype` F16 or BF16, n a multiple of 8, 16-byte
+/// aligned): *scale = max|x| / 448 (1 when x is all zeros), out[i] = e4m3(x[i] / *scale).
+/// `amax` is one float of device scratch. Three launches on `stream` (zero, reduce, quantize);
+/// all device pointers.
+Status quantize_fp8_dynamic(DType dtype, const void* x, int64_t n, float* amax, float* scale,
+                            void* out, cudaStream_t stream);
+
+/// Static per-tensor quantization: out[i] = e4m3(x[i] / *scale), saturated, with *scale on the
+/// device (from calibration or an earlier quantize_fp8_dynamic).
+Status quantize_fp8(DType dtype, const void* x, int64_t n, const float* scale, void* out,
+                    cudaStream_t stream);
+
+}  // namespace kiln::backend::cuda
