@@ -7,7 +7,7 @@
 #   old            $OLD_KILN (default /tmp/kiln_old, e.g. .devcarry/old/kiln.xz unpacked)
 #   new-qN         with QUEUES=N: the new kiln with N gRPC completion queues
 # Each in MODES (default "dynamic none" for new, "dynamic" for the others) at CONCURRENCY.
-# First (TESTS=0 and GEMM=0 skip them) the CUDA op and encoder tests and kiln_gemm_bench.
+# First the CUDA op and encoder tests (TESTS=0 skips them) and, with GEMM=1, kiln_gemm_bench.
 # Results under $OUT/<variant>/; a summary of every run to stdout.
 #   tar xJf .devcarry/pkg.tar.xz -C /tmp && xz -dc .devcarry/old/kiln.xz > /tmp/kiln_old
 #   chmod +x /tmp/kiln_old && OUT=$OUT bash bench/cuda/run_server_ab_device.sh
@@ -27,7 +27,7 @@ if [ "${TESTS:-1}" = 1 ]; then
 fi
 # GEMM=1: FP16 against FP8 GEMMs of BERT-large (rows of b128 x s384 and b1 x s128) and
 # BERT-base (b64 x s128) layers, before the servers (kiln_gemm_bench).
-if [ "${GEMM:-1}" = 1 ]; then
+if [ "${GEMM:-0}" = 1 ]; then
   {
     LD_LIBRARY_PATH=$PKG/lib:/usr/local/cuda/lib64 "$PKG/bin/kiln_gemm_bench" --hidden 1024 \
       --ffn 4096 --rows 49152,128

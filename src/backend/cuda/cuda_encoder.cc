@@ -13,6 +13,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_record.h"
 #include "backend/cuda/embedding.h"
+#include "backend/cuda/fp8.h"
 #include "backend/cuda/layer_norm.h"
 #include "backend/cuda/pooling.h"
 #include "core/log.h"
@@ -76,6 +77,7 @@ Result<std::unique_ptr<CudaEncoder>> CudaEncoder::create(int device,
   enc->graphs_ = !env_is("KILN_CUDA_GRAPHS", "0");
   enc->mma_attention_ = attention_supports(head_dim) && !env_is("KILN_CUDA_ATTENTION", "simple");
   enc->small_gemm_ = env_is("KILN_CUDA_SMALL_GEMM", "1");
+  enc->fp8_ = env_is("KILN_CUDA_FP8", "1");
   // --fast-gelu changes only erf-GELU models (tanh-GELU and ReLU ones are fused anyway).
   enc->fast_gelu_ = options.fast_gelu && config.activation == Activation::kGeluErf;
   KILN_CUDA_CHECK(cudaSetDevice(device));
@@ -196,6 +198,15 @@ Status CudaEncoder::upload(const model::EncoderWeights& w, const PrebuiltWeights
       dst->in = d.in;
       KILN_ASSIGN_OR_RETURN(dst->weight, upload_converted(d.weight, dtype_, stream));
       KILN_ASSIGN_OR_RETURN(dst->bias, upload_converted(d.bias, dtype_, stream));
+      if (fp8_ && d.out % 16 == 0 && d.in % 16 == 0) {  // cuBLASLt's FP8 sizes; else 16-bit
+        KILN_ASSIGN_OR_RETURN(dst->weight8,
+                              DeviceBuffer::allocate(static_cast<size_t>(d.out * d.in)));
+        KILN_ASSIGN_OR_RETURN(dst->weight_scale,
+                              DeviceBuffer::allocate(2 * sizeof(float)));  // amax, scale
+        auto* amax = static_cast<float*>(dst->weight_scale.get());
+        KILN_RETURN_IF_ERROR(quantize_fp8_dynamic(dtype_, dst->weight.get(), d.out * d.in, amax,
+                                                  amax + 1, dst->weight8.get(), stream));
+      }
       return ok_status();
     };
     for (const auto& lw : w.layers) {
@@ -243,9 +254,11 @@ CudaEncoder::Buffers CudaEncoder::layout(int64_t t, int64_t n, bool types, char*
   const size_t row32 = residual_f32_ ? align256(t * h * 4) : 0;
   const size_t big = align256(t * std::max({3 * h, inter, 2 * h}) * 2);
   const size_t pooled = align256(n * h * sizeof(float));
+  const size_t q = fp8_ ? align256(t * std::max(h, inter)) : 0;
+  const size_t scales = fp8_ ? 256 : 0;
   Buffers b;
   b.input_bytes = ids + (types ? ids : 0) + cu;
-  b.total_bytes = b.input_bytes + row16 + row32 + big + 2 * row16 + pooled;
+  b.total_bytes = b.input_bytes + row16 + row32 + big + 2 * row16 + pooled + q + scales;
   if (base == nullptr) return b;
   b.ids = reinterpret_cast<const int32_t*>(base);
   b.types = types ? reinterpret_cast<const int32_t*>(base + ids) : nullptr;
@@ -258,6 +271,10 @@ CudaEncoder::Buffers CudaEncoder::layout(int64_t t, int64_t n, bool types, char*
   b.y = static_cast<char*>(b.ctx) + row16;
   b.out = residual_f32_ ? b.x32 : static_cast<float*>(b.big);
   b.pooled = reinterpret_cast<float*>(static_cast<char*>(b.y) + row16);
+  if (fp8_) {
+    b.q = reinterpret_cast<char*>(b.pooled) + pooled;
+    b.scales = reinterpret_cast<float*>(static_cast<char*>(b.q) + q);
+  }
   return b;
 }
 
@@ -428,41 +445,45 @@ Status CudaEncoder::enqueue(StreamContext& c, const Buffers& b, const EncoderInp
   // The residual stream: float32 x32 (BF16) or x itself (FP16).
   const void* residual = residual_f32_ ? static_cast<const void*>(b.x32) : b.x;
   GemmRunner& gemm = c.gemm();
+  // Y = X W^T (+ bias)(activation) for one linear layer, in FP8 when it has FP8 weights.
+  auto linear = [&](const char* name, const Linear& w, Epilogue epi, const void* x,
+                    const void* bias, void* y) -> Status {
+    GemmShape shape{t, w.out, w.in, epi, dtype_};
+    if (!w.fp8())
+      return timed(name, [&] { return gemm.run(shape, x, w.weight.get(), bias, y, st); });
+    KILN_RETURN_IF_ERROR(timed("quantize_fp8", [&] {
+      return quantize_fp8_dynamic(dtype_, x, t * w.in, b.scales, b.scales + 1, b.q, st);
+    }));
+    shape.fp8 = true;
+    const auto* w_scale = static_cast<const float*>(w.weight_scale.get()) + 1;
+    return timed(name, [&] {
+      return gemm.run_fp8(shape, b.q, w.weight8.get(), bias, y, b.scales + 1, w_scale, st);
+    });
+  };
   for (size_t i = 0; i < layers_.size(); ++i) {
     const Layer& l = layers_[i];
     const bool last = i + 1 == layers_.size();
-    KILN_RETURN_IF_ERROR(timed("qkv", [&] {
-      return gemm.run({t, 3 * h, h, Epilogue::kBias, dtype_}, b.x, l.qkv.weight.get(),
-                      l.qkv.bias.get(), b.big, st);
-    }));
+    KILN_RETURN_IF_ERROR(linear("qkv", l.qkv, Epilogue::kBias, b.x, l.qkv.bias.get(), b.big));
     KILN_RETURN_IF_ERROR(timed("attention", [&] {
       return mma_attention_ ? attention(dtype_, b.big, b.cu, n, max_len, shape, b.ctx, st)
                             : attention_simple(dtype_, b.big, b.cu, n, max_len, shape, b.ctx, st);
     }));
     // x = LN(ctx Wo^T + bo + x)
-    KILN_RETURN_IF_ERROR(timed("attn_out", [&] {
-      return gemm.run({t, h, h, Epilogue::kNone, dtype_}, b.ctx, l.attn_out.weight.get(), nullptr,
-                      b.y, st);
-    }));
+    KILN_RETURN_IF_ERROR(linear("attn_out", l.attn_out, Epilogue::kNone, b.ctx, nullptr, b.y));
     KILN_RETURN_IF_ERROR(timed("bias_residual_layer_norm", [&] {
       return bias_residual_layer_norm(dtype_, b.y, l.attn_out.bias.get(), residual, residual_f32_,
                                       l.attn_norm.gamma.as<float>(), l.attn_norm.beta.as<float>(),
                                       t, h, eps, b.x, b.x32, st);
     }));
     // mid = act(x W1^T + b1); x = LN(mid W2^T + b2 + x), float32 after the last layer
-    KILN_RETURN_IF_ERROR(timed("ffn_in", [&] {
-      return gemm.run({t, inter, h, ffn_epi, dtype_}, b.x, l.ffn_in.weight.get(),
-                      ffn_epi == Epilogue::kNone ? nullptr : l.ffn_in.bias.get(), b.big, st);
-    }));
+    KILN_RETURN_IF_ERROR(linear("ffn_in", l.ffn_in, ffn_epi, b.x,
+                                ffn_epi == Epilogue::kNone ? nullptr : l.ffn_in.bias.get(), b.big));
     if (ffn_epi == Epilogue::kNone) {
       KILN_RETURN_IF_ERROR(timed("bias_gelu_erf", [&] {
         return bias_gelu_erf(dtype_, b.big, l.ffn_in.bias.get(), t, inter, st);
       }));
     }
-    KILN_RETURN_IF_ERROR(timed("ffn_out", [&] {
-      return gemm.run({t, h, inter, Epilogue::kNone, dtype_}, b.big, l.ffn_out.weight.get(),
-                      nullptr, b.y, st);
-    }));
+    KILN_RETURN_IF_ERROR(linear("ffn_out", l.ffn_out, Epilogue::kNone, b.big, nullptr, b.y));
     KILN_RETURN_IF_ERROR(timed("bias_residual_layer_norm", [&] {
       // After the last layer only the float32 output is written (in place over x32 in BF16).
       return bias_residual_layer_norm(dtype_, b.y, l.ffn_out.bias.get(), residual, residual_f32_,
@@ -492,19 +513,23 @@ std::vector<LayerReport> CudaEncoder::describe() const {
   for (size_t i = 0; i < layers_.size(); ++i) {
     const Layer& l = layers_[i];
     const std::string n = "layer." + std::to_string(i) + ".";
-    out.push_back(
-        {n + "qkv", "cublasLt:bias" + tuned, p, l.qkv.weight.bytes() + l.qkv.bias.bytes()});
+    // FP8 linears (KILN_CUDA_FP8=1): E4M3 weights, inputs quantized per tensor on the device.
+    const auto lp = [&](const Linear& w) { return w.fp8() ? "fp8 e4m3 (" + p + " out)" : p; };
+    out.push_back({n + "qkv", "cublasLt:bias" + tuned, lp(l.qkv),
+                   l.qkv.weight.bytes() + l.qkv.bias.bytes() + l.qkv.weight8.bytes()});
     out.push_back({n + "attention", mma_attention_ ? "cuda:attention_mma" : "cuda:attention_simple",
                    p + " (fp32 softmax)", 0});
     out.push_back({n + "attn_out+residual+layernorm",
-                   "cublasLt+cuda:bias_residual_layer_norm" + tuned, ln_p,
+                   "cublasLt+cuda:bias_residual_layer_norm" + tuned,
+                   l.attn_out.fp8() ? lp(l.attn_out) + ", " + ln_p : ln_p,
                    l.attn_out.weight.bytes() + l.attn_out.bias.bytes() +
-                       static_cast<size_t>(2 * h) * sizeof(float)});
-    out.push_back({n + "ffn_in+bias+act", ffn_kernel + tuned, p,
-                   l.ffn_in.weight.bytes() + l.ffn_in.bias.bytes()});
+                       l.attn_out.weight8.bytes() + static_cast<size_t>(2 * h) * sizeof(float)});
+    out.push_back({n + "ffn_in+bias+act", ffn_kernel + tuned, lp(l.ffn_in),
+                   l.ffn_in.weight.bytes() + l.ffn_in.bias.bytes() + l.ffn_in.weight8.bytes()});
     out.push_back({n + "ffn_out+residual+layernorm",
-                   "cublasLt+cuda:bias_residual_layer_norm" + tuned, ln_p,
-                   l.ffn_out.weight.bytes() + l.ffn_out.bias.bytes() +
+                   "cublasLt+cuda:bias_residual_layer_norm" + tuned,
+                   l.ffn_out.fp8() ? lp(l.ffn_out) + ", " + ln_p : ln_p,
+                   l.ffn_out.weight.bytes() + l.ffn_out.bias.bytes() + l.ffn_out.weight8.bytes() +
                        static_cast<size_t>(2 * h) * sizeof(float)});
   }
   return out;
