@@ -17,8 +17,8 @@ unsigned int grid_for(int64_t items) {
 }
 
 // max |x| over the tensor into *amax (zeroed before): per-thread maxima over 8-element vectors,
-// a warp reduction, one atomic per warp. Non-negative floats order as their bit patterns, so
-// the atomic is an integer max.
+// a block reduction, one atomic per block. Non-negative floats order as their bit patterns, so
+// the atomic is an integer max. (fmaxf drops NaN; an infinity is kept and shows downstream.)
 template <typename T>
 __global__ void amax_kernel(const T* __restrict__ x, int64_t vectors, float* amax) {
   float m = 0.0f;
@@ -31,14 +31,21 @@ __global__ void amax_kernel(const T* __restrict__ x, int64_t vectors, float* ama
   }
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
-  if ((threadIdx.x & 31) == 0 && m > 0.0f) {
-    atomicMax(reinterpret_cast<unsigned int*>(amax), __float_as_uint(m));
+  __shared__ float warp_max[kThreads / 32];
+  if ((threadIdx.x & 31) == 0) warp_max[threadIdx.x / 32] = m;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    for (int w = 1; w < kThreads / 32; ++w) m = fmaxf(m, warp_max[w]);
+    if (m > 0.0f) atomicMax(reinterpret_cast<unsigned int*>(amax), __float_as_uint(m));
   }
 }
 
 __device__ __forceinline__ float scale_from_amax(float amax) {
-  // NaN or zero amax: scale 1 (a NaN input stays NaN through the conversion).
-  return amax > 0.0f && amax <= 3.0e38f ? amax / kFp8E4M3Max : 1.0f;
+  // All zeros: scale 1. Tiny maxima (BF16 reaches 1e-38): at least FLT_MIN, so that 1 / scale
+  // stays finite and zeros stay zeros. An infinite amax gives an infinite scale on purpose: the
+  // GEMM's output then shows the overflow instead of hiding it.
+  if (amax == 0.0f) return 1.0f;
+  return fmaxf(amax / kFp8E4M3Max, 1.17549435e-38f);
 }
 
 // out = e4m3(x * inv), 8 elements per thread, written as one 8-byte store. With `amax`, the
@@ -78,8 +85,8 @@ Status check(const void* x, int64_t n, const void* out) {
 Status quantize_fp8_dynamic(DType dtype, const void* x, int64_t n, float* amax, float* scale,
                             void* out, cudaStream_t stream) {
   KILN_RETURN_IF_ERROR(check(x, n, out));
-  if (amax == nullptr || scale == nullptr) {
-    return invalid_argument("quantize_fp8_dynamic: amax and scale are required");
+  if (amax == nullptr || scale == nullptr || amax == scale) {
+    return invalid_argument("quantize_fp8_dynamic: amax and scale must be two distinct floats");
   }
   KILN_CUDA_CHECK(cudaMemsetAsync(amax, 0, sizeof(float), stream));
   const int64_t vectors = n / 8;

@@ -17,8 +17,9 @@ namespace kiln::backend::cuda {
 inline constexpr float kFp8E4M3Max = 448.0f;
 
 /// Dynamic per-tensor quantization of x[0, n) (`dtype` F16 or BF16, n a multiple of 8, 16-byte
-/// aligned): *scale = max|x| / 448 (1 when x is all zeros), out[i] = e4m3(x[i] / *scale).
-/// `amax` is one float of device scratch. Three launches on `stream` (zero, reduce, quantize);
+/// aligned): *scale = max|x| / 448 (1 when x is all zeros, at least FLT_MIN, infinite when x
+/// holds an infinity), out[i] = e4m3(x[i] / *scale). `amax` is one float of device scratch,
+/// distinct from `scale`. Three launches on `stream` (zero, reduce, quantize);
 /// all device pointers.
 Status quantize_fp8_dynamic(DType dtype, const void* x, int64_t n, float* amax, float* scale,
                             void* out, cudaStream_t stream);

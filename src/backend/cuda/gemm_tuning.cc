@@ -221,6 +221,7 @@ Result<TunedGemm> GemmRunner::tune(const GemmShape& s, const void* x,
                                    const std::vector<const void*>& weights, const void* bias,
                                    void* y, cudaStream_t stream, int max_candidates) {
   if (weights.empty()) return invalid_argument("cuda gemm tuning: no weights");
+  if (s.fp8) return invalid_argument("cuda gemm tuning: FP8 shapes are not tuned");
   Plan p;
   struct Destroy {
     Plan* p;
