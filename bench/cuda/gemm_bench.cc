@@ -107,7 +107,7 @@ int main(int argc, char** argv) {
   const int64_t max_rows = *std::max_element(rows_list.begin(), rows_list.end());
 
   for (int64_t rows : rows_list) {
-    double sum16 = 0, sum8 = 0, sum8_fast = 0, sum_quant = 0;
+    double sum16 = 0, sum8 = 0, sum8_fast = 0, sum_quant = 0, sum8_rows = 0, sum_quant_rows = 0;
     for (const Layer& l : layers) {
       // Weights: enough copies to fill 256 MiB (at least 2), rotated per call.
       const size_t w16 = static_cast<size_t>(l.out * l.in) * 2;
@@ -126,6 +126,14 @@ int main(int argc, char** argv) {
       void* x8 = device_alloc(static_cast<size_t>(max_rows * l.in));
       void* y = device_alloc(static_cast<size_t>(max_rows * l.out) * 2);
       void* bias = device_alloc(static_cast<size_t>(l.out) * 2);
+      // Outer-vector scales: per token row of X, per output channel of W (timing only: every
+      // copy shares the first copy's channel scales).
+      auto* x_rows = static_cast<float*>(device_alloc(static_cast<size_t>(max_rows) * 4));
+      auto* w_rows = static_cast<float*>(device_alloc(static_cast<size_t>(l.out) * 4));
+      void* w8_rows = device_alloc(w16 / 2);
+      CHECK_OK(kiln::backend::cuda::quantize_fp8_rows(DType::kF16, w16s[0], l.out, l.in, w_rows,
+                                                      w8_rows, stream));
+      cudaFree(w8_rows);
       CHECK_OK(kiln::backend::cuda::fill_random(DType::kF16, x16, rows * l.in, 7, stream));
       CHECK_OK(kiln::backend::cuda::fill_random(DType::kF16, bias, l.out, 8, stream));
       CHECK_OK(kiln::backend::cuda::quantize_fp8_dynamic(DType::kF16, x16, rows * l.in, scales,
@@ -146,6 +154,15 @@ int main(int argc, char** argv) {
         CHECK_OK(gemm.run_fp8(s8f, x8, w8s[i % copies], bias, y, scales + 1,
                               scales + 2 + i % copies, stream));
       });
+      GemmShape s8r = s8;
+      s8r.fp8_rowwise = true;
+      const double tqr = time_ms(iters, warmup, stream, [&](int) {
+        CHECK_OK(kiln::backend::cuda::quantize_fp8_rows(DType::kF16, x16, rows, l.in, x_rows, x8,
+                                                        stream));
+      });
+      const double t8r = time_ms(iters, warmup, stream, [&](int i) {
+        CHECK_OK(gemm.run_fp8(s8r, x8, w8s[i % copies], bias, y, x_rows, w_rows, stream));
+      });
       // Static quantization of the input (a calibrated scale): one read, one narrower write.
       const double tq = time_ms(iters, warmup, stream, [&](int) {
         CHECK_OK(kiln::backend::cuda::quantize_fp8(DType::kF16, x16, rows * l.in, scales + 1, x8,
@@ -159,23 +176,27 @@ int main(int argc, char** argv) {
       std::printf(
           "RESULT\tgemm\t%s\trows=%ld\tout=%ld\tin=%ld\tfp16_ms=%.4f\tfp8_ms=%.4f\t"
           "fp8_fast_ms=%.4f\tquant_static_ms=%.4f\tquant_dynamic_ms=%.4f\tfp16_tflops=%.0f\t"
-          "fp8_tflops=%.0f\tfp8_fast_tflops=%.0f\n",
+          "fp8_tflops=%.0f\tfp8_fast_tflops=%.0f\tfp8_rowwise_ms=%.4f\tquant_rows_ms=%.4f\n",
           l.name, static_cast<long>(rows), static_cast<long>(l.out), static_cast<long>(l.in), t16,
-          t8, t8f, tq, tqd, flop / t16 / 1e9, flop / t8 / 1e9, flop / t8f / 1e9);
+          t8, t8f, tq, tqd, flop / t16 / 1e9, flop / t8 / 1e9, flop / t8f / 1e9, t8r, tqr);
       std::fflush(stdout);
       sum16 += t16;
       sum8 += t8;
       sum8_fast += t8f;
       sum_quant += tq;
+      sum8_rows += t8r;
+      sum_quant_rows += tqr;
       for (void* p : w16s) cudaFree(p);
       for (void* p : w8s) cudaFree(p);
-      for (void* p : {x16, x8, y, bias}) cudaFree(p);
+      for (void* p : {x16, x8, y, bias, static_cast<void*>(x_rows), static_cast<void*>(w_rows)}) {
+        cudaFree(p);
+      }
     }
     std::printf(
         "LAYER\trows=%ld\tfp16_ms=%.4f\tfp8_ms=%.4f\tfp8_fast_ms=%.4f\tquant_static_ms=%.4f\t"
-        "fp8_plus_quant_ms=%.4f\tfp8_fast_plus_quant_ms=%.4f\n",
+        "fp8_plus_quant_ms=%.4f\tfp8_fast_plus_quant_ms=%.4f\tfp8_rowwise_plus_quant_ms=%.4f\n",
         static_cast<long>(rows), sum16, sum8, sum8_fast, sum_quant, sum8 + sum_quant,
-        sum8_fast + sum_quant);
+        sum8_fast + sum_quant, sum8_rows + sum_quant_rows);
   }
   cudaFree(scales);
   cudaStreamDestroy(stream);

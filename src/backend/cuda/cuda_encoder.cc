@@ -77,7 +77,8 @@ Result<std::unique_ptr<CudaEncoder>> CudaEncoder::create(int device,
   enc->graphs_ = !env_is("KILN_CUDA_GRAPHS", "0");
   enc->mma_attention_ = attention_supports(head_dim) && !env_is("KILN_CUDA_ATTENTION", "simple");
   enc->small_gemm_ = env_is("KILN_CUDA_SMALL_GEMM", "1");
-  enc->fp8_ = env_is("KILN_CUDA_FP8", "1");
+  enc->fp8_rows_ = env_is("KILN_CUDA_FP8", "rows");
+  enc->fp8_ = enc->fp8_rows_ || env_is("KILN_CUDA_FP8", "1");
   // --fast-gelu changes only erf-GELU models (tanh-GELU and ReLU ones are fused anyway).
   enc->fast_gelu_ = options.fast_gelu && config.activation == Activation::kGeluErf;
   KILN_CUDA_CHECK(cudaSetDevice(device));
@@ -202,10 +203,13 @@ Status CudaEncoder::upload(const model::EncoderWeights& w, const PrebuiltWeights
         KILN_ASSIGN_OR_RETURN(dst->weight8,
                               DeviceBuffer::allocate(static_cast<size_t>(d.out * d.in)));
         KILN_ASSIGN_OR_RETURN(dst->weight_scale,
-                              DeviceBuffer::allocate(2 * sizeof(float)));  // amax, scale
-        auto* amax = static_cast<float*>(dst->weight_scale.get());
-        KILN_RETURN_IF_ERROR(quantize_fp8_dynamic(dtype_, dst->weight.get(), d.out * d.in, amax,
-                                                  amax + 1, dst->weight8.get(), stream));
+                              DeviceBuffer::allocate((fp8_rows_ ? d.out : 2) * sizeof(float)));
+        auto* scale = static_cast<float*>(dst->weight_scale.get());
+        KILN_RETURN_IF_ERROR(fp8_rows_ ? quantize_fp8_rows(dtype_, dst->weight.get(), d.out, d.in,
+                                                           scale, dst->weight8.get(), stream)
+                                       : quantize_fp8_dynamic(dtype_, dst->weight.get(),
+                                                              d.out * d.in, scale, scale + 1,
+                                                              dst->weight8.get(), stream));
       }
       return ok_status();
     };
@@ -255,7 +259,7 @@ CudaEncoder::Buffers CudaEncoder::layout(int64_t t, int64_t n, bool types, char*
   const size_t big = align256(t * std::max({3 * h, inter, 2 * h}) * 2);
   const size_t pooled = align256(n * h * sizeof(float));
   const size_t q = fp8_ ? align256(t * std::max(h, inter)) : 0;
-  const size_t scales = fp8_ ? 256 : 0;
+  const size_t scales = fp8_rows_ ? align256(t * sizeof(float)) : fp8_ ? 256 : 0;
   Buffers b;
   b.input_bytes = ids + (types ? ids : 0) + cu;
   b.total_bytes = b.input_bytes + row16 + row32 + big + 2 * row16 + pooled + q + scales;
@@ -452,12 +456,15 @@ Status CudaEncoder::enqueue(StreamContext& c, const Buffers& b, const EncoderInp
     if (!w.fp8())
       return timed(name, [&] { return gemm.run(shape, x, w.weight.get(), bias, y, st); });
     KILN_RETURN_IF_ERROR(timed("quantize_fp8", [&] {
-      return quantize_fp8_dynamic(dtype_, x, t * w.in, b.scales, b.scales + 1, b.q, st);
+      return fp8_rows_ ? quantize_fp8_rows(dtype_, x, t, w.in, b.scales, b.q, st)
+                       : quantize_fp8_dynamic(dtype_, x, t * w.in, b.scales, b.scales + 1, b.q, st);
     }));
     shape.fp8 = true;
-    const auto* w_scale = static_cast<const float*>(w.weight_scale.get()) + 1;
+    shape.fp8_rowwise = fp8_rows_;
+    const float* x_scale = fp8_rows_ ? b.scales : b.scales + 1;
+    const auto* w_scale = static_cast<const float*>(w.weight_scale.get()) + (fp8_rows_ ? 0 : 1);
     return timed(name, [&] {
-      return gemm.run_fp8(shape, b.q, w.weight8.get(), bias, y, b.scales + 1, w_scale, st);
+      return gemm.run_fp8(shape, b.q, w.weight8.get(), bias, y, x_scale, w_scale, st);
     });
   };
   for (size_t i = 0; i < layers_.size(); ++i) {
@@ -514,7 +521,8 @@ std::vector<LayerReport> CudaEncoder::describe() const {
     const Layer& l = layers_[i];
     const std::string n = "layer." + std::to_string(i) + ".";
     // FP8 linears (KILN_CUDA_FP8=1): E4M3 weights, inputs quantized per tensor on the device.
-    const auto lp = [&](const Linear& w) { return w.fp8() ? "fp8 e4m3 (" + p + " out)" : p; };
+    const std::string f8 = fp8_rows_ ? "fp8 e4m3 per row (" : "fp8 e4m3 per tensor (";
+    const auto lp = [&](const Linear& w) { return w.fp8() ? f8 + p + " out)" : p; };
     out.push_back({n + "qkv", "cublasLt:bias" + tuned, lp(l.qkv),
                    l.qkv.weight.bytes() + l.qkv.bias.bytes() + l.qkv.weight8.bytes()});
     out.push_back({n + "attention", mma_attention_ ? "cuda:attention_mma" : "cuda:attention_simple",

@@ -50,7 +50,8 @@ class CudaEncoder final : public EncoderExecutor {
     DeviceBuffer weight;  // [out, in], dtype_
     DeviceBuffer bias;    // [out], dtype_
     int64_t out = 0, in = 0;
-    // With fp8_ (and in, out multiples of 16): the weight as E4M3 and its per-tensor scale.
+    // With fp8_ (and in, out multiples of 16): the weight as E4M3 and its scale (fp8_rows_: one
+    // per output channel; else one, after an amax scratch float).
     DeviceBuffer weight8, weight_scale;
     bool fp8() const { return weight8.get() != nullptr; }
   };
@@ -72,7 +73,7 @@ class CudaEncoder final : public EncoderExecutor {
     float* out = nullptr;     // float32 hidden states after the last layer
     float* pooled = nullptr;  // [n, h] float32 pooled embeddings (run_pooled)
     void* q = nullptr;        // fp8_: the current FP8 GEMM input [t, max(h, inter)]
-    float* scales = nullptr;  // fp8_: amax scratch and the input's scale
+    float* scales = nullptr;  // fp8_: amax scratch and the input's scale, or one per token row
     size_t input_bytes = 0;
     size_t total_bytes = 0;
   };
@@ -104,9 +105,11 @@ class CudaEncoder final : public EncoderExecutor {
   bool graphs_ = true;
   bool small_gemm_ = false;  // batches of <= 128 tokens on small_gemm.h (KILN_CUDA_SMALL_GEMM=1)
   bool fast_gelu_ = false;
-  // Experimental (KILN_CUDA_FP8=1): linear layers as FP8 E4M3 GEMMs, weights quantized per
-  // tensor at load, each input quantized per tensor on the device before its GEMM.
+  // Experimental: linear layers as FP8 E4M3 GEMMs. KILN_CUDA_FP8=1: weights quantized per
+  // tensor at load, each input per tensor on the device before its GEMM; KILN_CUDA_FP8=rows:
+  // weights per output channel, inputs per token row (cuBLASLt's outer-vector scales).
   bool fp8_ = false;
+  bool fp8_rows_ = false;
   std::shared_ptr<const GemmTuning> tuning_;  // null = cuBLASLt's heuristic for every GEMM
   TuningTarget tuned_on_;
   DeviceBuffer word_, position_, type_;  // float32 tables

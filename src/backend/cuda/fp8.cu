@@ -1,5 +1,7 @@
 #include <cuda_fp8.h>
 
+#include <algorithm>
+
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_util.cuh"
 #include "backend/cuda/fp8.h"
@@ -40,6 +42,19 @@ __global__ void amax_kernel(const T* __restrict__ x, int64_t vectors, float* ama
   }
 }
 
+// e4m3(a[j] * inv) for 8 values, element 0 in the lowest byte.
+__device__ __forceinline__ uint2 pack8(const float (&a)[8], float inv) {
+  uint32_t word[2] = {0, 0};
+#pragma unroll
+  for (int j = 0; j < 8; j += 2) {
+    // Two at a time, saturating to +-448 (never to infinity: E4M3 has none).
+    const __nv_fp8x2_storage_t pair = __nv_cvt_float2_to_fp8x2(
+        make_float2(a[j] * inv, a[j + 1] * inv), __NV_SATFINITE, __NV_E4M3);
+    word[j / 4] |= static_cast<uint32_t>(pair) << (16 * ((j / 2) % 2));
+  }
+  return make_uint2(word[0], word[1]);
+}
+
 __device__ __forceinline__ float scale_from_amax(float amax) {
   // All zeros: scale 1. Tiny maxima (BF16 reaches 1e-38): at least FLT_MIN, so that 1 / scale
   // stays finite and zeros stay zeros. An infinite amax gives an infinite scale on purpose: the
@@ -60,15 +75,36 @@ __global__ void quantize_kernel(const T* __restrict__ x, int64_t vectors, const 
        v += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     float a[8];
     load8(x + v * 8, a);
-    uint32_t word[2] = {0, 0};
+    out[v] = pack8(a, inv);
+  }
+}
+
+// One warp per row: the row's max |x| (first pass), then e4m3(x / scale) (second pass, from L1/L2).
+template <typename T>
+__global__ void quantize_rows_kernel(const T* __restrict__ x, int64_t rows, int64_t cols,
+                                     float* __restrict__ scales, uint2* __restrict__ out) {
+  const int lane = threadIdx.x & 31;
+  const int64_t vectors = cols / 8;
+  for (int64_t r = (blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x) / 32; r < rows;
+       r += static_cast<int64_t>(gridDim.x) * blockDim.x / 32) {
+    const T* row = x + r * cols;
+    float m = 0.0f;
+    for (int64_t v = lane; v < vectors; v += 32) {
+      float a[8];
+      load8(row + v * 8, a);
 #pragma unroll
-    for (int j = 0; j < 8; j += 2) {
-      // Two at a time, saturating to +-448 (never to infinity: E4M3 has none).
-      const __nv_fp8x2_storage_t pair = __nv_cvt_float2_to_fp8x2(
-          make_float2(a[j] * inv, a[j + 1] * inv), __NV_SATFINITE, __NV_E4M3);
-      word[j / 4] |= static_cast<uint32_t>(pair) << (16 * ((j / 2) % 2));
+      for (int j = 0; j < 8; ++j) m = fmaxf(m, fabsf(a[j]));
     }
-    out[v] = make_uint2(word[0], word[1]);
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+    const float scale = scale_from_amax(m);
+    if (lane == 0) scales[r] = scale;
+    const float inv = 1.0f / scale;
+    for (int64_t v = lane; v < vectors; v += 32) {
+      float a[8];
+      load8(row + v * 8, a);
+      out[r * vectors + v] = pack8(a, inv);
+    }
   }
 }
 
@@ -115,6 +151,21 @@ Status quantize_fp8(DType dtype, const void* x, int64_t n, const float* scale, v
     quantize_kernel<T><<<grid_for(vectors), kThreads, 0, stream>>>(
         static_cast<const T*>(x), vectors, nullptr, scale, nullptr, static_cast<uint2*>(out));
     return last_launch_status("quantize_kernel");
+  });
+}
+
+Status quantize_fp8_rows(DType dtype, const void* x, int64_t rows, int64_t cols, float* scales,
+                         void* out, cudaStream_t stream) {
+  if (rows < 0 || cols <= 0) return invalid_argument("quantize_fp8_rows: empty or negative shape");
+  KILN_RETURN_IF_ERROR(check(x, cols, out));
+  if (scales == nullptr) return invalid_argument("quantize_fp8_rows: scales are required");
+  if (rows == 0) return ok_status();
+  const int64_t blocks = std::min<int64_t>((rows + kThreads / 32 - 1) / (kThreads / 32), 132 * 16);
+  return dispatch_half(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    quantize_rows_kernel<T><<<static_cast<unsigned int>(blocks), kThreads, 0, stream>>>(
+        static_cast<const T*>(x), rows, cols, scales, static_cast<uint2*>(out));
+    return last_launch_status("quantize_rows_kernel");
   });
 }
 

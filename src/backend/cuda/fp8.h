@@ -24,6 +24,13 @@ inline constexpr float kFp8E4M3Max = 448.0f;
 Status quantize_fp8_dynamic(DType dtype, const void* x, int64_t n, float* amax, float* scale,
                             void* out, cudaStream_t stream);
 
+/// Per-row quantization of x [rows, cols] (`dtype` F16 or BF16, cols a multiple of 8, 16-byte
+/// aligned): scales[r] = max_c |x[r, c]| / 448 (as quantize_fp8_dynamic per row), out[r, c] =
+/// e4m3(x[r, c] / scales[r]). One launch, one warp per row: per-token activation scales, or
+/// per-output-channel weight scales for a weight [out, in]. For cuBLASLt's outer-vector scaling.
+Status quantize_fp8_rows(DType dtype, const void* x, int64_t rows, int64_t cols, float* scales,
+                         void* out, cudaStream_t stream);
+
 /// Static per-tensor quantization: out[i] = e4m3(x[i] / *scale), saturated, with *scale on the
 /// device (from calibration or an earlier quantize_fp8_dynamic).
 Status quantize_fp8(DType dtype, const void* x, int64_t n, const float* scale, void* out,

@@ -75,6 +75,13 @@ Status GemmRunner::describe(const GemmShape& s, Plan* p) const {
     const cudaDataType_t bias_dt = dt;  // cuBLASLt: the bias has the output's 16-bit type
     KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE,
                                                      &bias_dt, sizeof(bias_dt)));
+    if (s.fp8_rowwise) {  // A (W) scaled per output channel, B (X) per token row
+      const int32_t mode = CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F;
+      KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_A_SCALE_MODE,
+                                                       &mode, sizeof(mode)));
+      KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_B_SCALE_MODE,
+                                                       &mode, sizeof(mode)));
+    }
   }
   const cublasLtEpilogue_t epi = to_cublas(s.epilogue);
   KILN_CUBLAS_CHECK(
@@ -110,7 +117,7 @@ Result<GemmRunner::Plan*> GemmRunner::plan_for(const GemmShape& s) {
                 s.in,
                 static_cast<int>(s.epilogue),
                 static_cast<int>(s.dtype),
-                (s.fp8 ? 1 : 0) | (s.fp8_fast_accum ? 2 : 0)};
+                (s.fp8 ? 1 : 0) | (s.fp8_fast_accum ? 2 : 0) | (s.fp8_rowwise ? 4 : 0)};
   if (auto it = plans_.find(key); it != plans_.end()) return &it->second;
   if (plans_.size() >= kMaxPlans) {
     for (auto& [k, p] : plans_) destroy(p);

@@ -39,6 +39,9 @@ struct GemmShape {
   bool fp8 = false;
   /// For fp8: Hopper's fast FP8 accumulation (partial sums not promoted to FP32 along K).
   bool fp8_fast_accum = false;
+  /// For fp8: the scales are vectors (cuBLASLt's outer-vector mode): one per token row of X
+  /// (`rows` floats) and one per output channel of W (`out` floats), instead of one each.
+  bool fp8_rowwise = false;
 };
 
 /// A cuBLASLt handle, its workspace and the descriptors and chosen algorithm per shape. Not
@@ -58,7 +61,8 @@ class GemmRunner {
   Status run(const GemmShape& shape, const void* x, const void* w, const void* bias, void* y,
              cudaStream_t stream);
   /// As run() for a shape with fp8 set: Y = (x_scale X)(w_scale W)^T (+ bias)(activation), X and
-  /// W E4M3, `x_scale` and `w_scale` one float each on the device (see fp8.h).
+  /// W E4M3, `x_scale` and `w_scale` one float each on the device (see fp8.h), or with
+  /// fp8_rowwise one per row of X and one per row of W.
   Status run_fp8(const GemmShape& shape, const void* x, const void* w, const void* bias, void* y,
                  const float* x_scale, const float* w_scale, cudaStream_t stream);
 

@@ -459,6 +459,53 @@ TEST_P(CudaOpsTest, Fp8GemmMatchesReferenceOnQuantizedValues) {
   }
 }
 
+// Per-row quantization (per token, or per output channel of a weight) and the GEMM with
+// cuBLASLt's outer-vector scales: each row's scale is its max / 448, and the product matches
+// float64 on the decoded bytes times the row and column scales.
+TEST_P(CudaOpsTest, Fp8RowwiseGemmMatchesReference) {
+  backend::cuda::GemmRunner gemm;
+  ASSERT_TRUE(gemm.init().ok());
+  const int64_t rows = 70, out = 256, in = 512;
+  auto x = rounded(random_vector(rows * in, 80), dt());
+  for (int64_t k = 0; k < in; ++k) x[5 * in + k] *= 50.0f;  // one loud token
+  for (int64_t k = 0; k < in; ++k) x[9 * in + k] = 0.0f;    // one silent token
+  const auto w = rounded(random_vector(out * in, 81, 0.05f), dt());
+  const auto b = rounded(random_vector(out, 82), dt());
+  DeviceMem d_x(to_16bit(x, dt())), d_w(to_16bit(w, dt())), d_b(to_16bit(b, dt()));
+  DeviceMem d_xq(x.size()), d_wq(w.size()), d_y(rows * out * 2);
+  DeviceMem d_xs(rows * sizeof(float)), d_ws(out * sizeof(float));
+  ASSERT_TRUE(backend::cuda::quantize_fp8_rows(dt(), d_x.get(), rows, in, d_xs.get<float>(),
+                                               d_xq.get(), nullptr)
+                  .ok());
+  ASSERT_TRUE(backend::cuda::quantize_fp8_rows(dt(), d_w.get(), out, in, d_ws.get<float>(),
+                                               d_wq.get(), nullptr)
+                  .ok());
+  const auto xs = d_xs.download<float>(), ws = d_ws.download<float>();
+  for (int64_t r = 0; r < rows; ++r) {
+    double amax = 0;
+    for (int64_t k = 0; k < in; ++k) amax = std::max(amax, std::fabs(double{x[r * in + k]}));
+    EXPECT_NEAR(xs[r], amax > 0 ? amax / 448.0 : 1.0, 1e-6 * (amax / 448.0 + 1e-30)) << r;
+  }
+  backend::cuda::GemmShape shape{rows, out, in, Epilogue::kBias, dt()};
+  shape.fp8 = true;
+  shape.fp8_rowwise = true;
+  ASSERT_TRUE(gemm.run_fp8(shape, d_xq.get(), d_wq.get(), d_b.get(), d_y.get(), d_xs.get<float>(),
+                           d_ws.get<float>(), nullptr)
+                  .ok());
+  const auto y = from_16bit(d_y.download<uint16_t>(), dt());
+  const auto xq = d_xq.download<uint8_t>(), wq = d_wq.download<uint8_t>();
+  std::vector<double> ref(rows * out);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t o = 0; o < out; ++o) {
+      double acc = 0;
+      for (int64_t k = 0; k < in; ++k)
+        acc += e4m3_value(xq[r * in + k]) * e4m3_value(wq[o * in + k]);
+      ref[r * out + o] = acc * xs[r] * ws[o] + b[o];
+    }
+  }
+  EXPECT_LE(rel_error_nan_fails(y, ref), tolerance(dt()));
+}
+
 TEST(CudaOpsArgs, LaunchersRejectBadArguments) {
   // No GPU needed: these fail before anything is launched.
   EXPECT_FALSE(
