@@ -171,7 +171,7 @@ void register_serve(CLI::App& app, Runner* runner) {
   cmd->add_option("--http-thread-count", args->http_threads, "HTTP io threads")
       ->check(CLI::Range(1, 256));
   cmd->add_option("--grpc-completion-queues", args->grpc_queues,
-                  "gRPC completion queues, one thread each (0 = one per 8 CPUs, at most 4)")
+                  "gRPC completion queues, one thread each (0 = one per 8 CPUs, 2 to 4)")
       ->check(CLI::Range(0, 64));
   cmd->add_option("--http-max-input-size", args->http_max_input_size,
                   "Largest HTTP request body in bytes");

@@ -22,7 +22,10 @@ std::string listen_address(const GrpcOptions& options) {
 
 int queue_count(const GrpcOptions& options) {
   if (options.completion_queues > 0) return options.completion_queues;
-  return std::clamp(static_cast<int>(std::thread::hardware_concurrency()) / 8, 1, 4);
+  // At least two: a model that runs on the submitting thread (identity, GPU embedding models
+  // with an idle instance) holds its queue's thread for the whole run, and one queue would then
+  // stall every other RPC, health checks included.
+  return std::clamp(static_cast<int>(std::thread::hardware_concurrency()) / 8, 2, 4);
 }
 
 }  // namespace

@@ -39,7 +39,8 @@ struct GrpcOptions {
   /// How long stop() lets in-flight RPCs finish before cancelling them.
   std::chrono::milliseconds shutdown_grace{5000};
   /// Completion queues, each with one thread that polls it and runs its RPC handlers; 0 picks
-  /// one per 8 hardware threads, at most 4. Inference work itself runs on the core's threads.
+  /// one per 8 hardware threads, at least 2 and at most 4. Inference runs on the core's threads,
+  /// except for a model that executes on the submitting thread when it finds an idle instance.
   int completion_queues = 0;
 };
 
