@@ -18,6 +18,22 @@ unsigned int grid_for(int64_t items) {
   return static_cast<unsigned int>(blocks < kMaxBlocks ? (blocks > 0 ? blocks : 1) : kMaxBlocks);
 }
 
+// max(m, |p[0..8)|) for one 16-byte vector.
+template <typename T>
+__device__ __forceinline__ float max_abs8(const T* p, float m) {
+  float a[8];
+  load8(p, a);
+#pragma unroll
+  for (int j = 0; j < 8; ++j) m = fmaxf(m, fabsf(a[j]));
+  return m;
+}
+
+__device__ __forceinline__ float warp_max(float m) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+  return m;
+}
+
 // max |x| over the tensor into *amax (zeroed before): per-thread maxima over 8-element vectors,
 // a block reduction, one atomic per block. Non-negative floats order as their bit patterns, so
 // the atomic is an integer max. (fmaxf drops NaN; an infinity is kept and shows downstream.)
@@ -26,13 +42,9 @@ __global__ void amax_kernel(const T* __restrict__ x, int64_t vectors, float* ama
   float m = 0.0f;
   for (int64_t v = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; v < vectors;
        v += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    float a[8];
-    load8(x + v * 8, a);
-#pragma unroll
-    for (int j = 0; j < 8; ++j) m = fmaxf(m, fabsf(a[j]));
+    m = max_abs8(x + v * 8, m);
   }
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+  m = warp_max(m);
   __shared__ float warp_max[kThreads / 32];
   if ((threadIdx.x & 31) == 0) warp_max[threadIdx.x / 32] = m;
   __syncthreads();
@@ -89,15 +101,8 @@ __global__ void quantize_rows_kernel(const T* __restrict__ x, int64_t rows, int6
        r += static_cast<int64_t>(gridDim.x) * blockDim.x / 32) {
     const T* row = x + r * cols;
     float m = 0.0f;
-    for (int64_t v = lane; v < vectors; v += 32) {
-      float a[8];
-      load8(row + v * 8, a);
-#pragma unroll
-      for (int j = 0; j < 8; ++j) m = fmaxf(m, fabsf(a[j]));
-    }
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
-    const float scale = scale_from_amax(m);
+    for (int64_t v = lane; v < vectors; v += 32) m = max_abs8(row + v * 8, m);
+    const float scale = scale_from_amax(warp_max(m));
     if (lane == 0) scales[r] = scale;
     const float inv = 1.0f / scale;
     for (int64_t v = lane; v < vectors; v += 32) {

@@ -161,21 +161,14 @@ void GemmRunner::set_tuning(const GemmTuning* tuning) {
 
 Status GemmRunner::run(const GemmShape& s, const void* x, const void* w, const void* bias, void* y,
                        cudaStream_t stream) {
-  if (s.rows == 0) return ok_status();
-  if (s.epilogue != Epilogue::kNone && bias == nullptr) {
-    return invalid_argument("cuda gemm: the epilogue needs a bias");
-  }
   if (s.fp8) return invalid_argument("cuda gemm: an FP8 shape runs through run_fp8");
-  if (small_ && small_gemm_fits(s)) return small_gemm(s, x, w, bias, y, stream);
-  KILN_ASSIGN_OR_RETURN(Plan * p, plan_for(s));
-  if (s.epilogue != Epilogue::kNone) {
-    KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
-                                                     &bias, sizeof(bias)));
+  if (small_ && small_gemm_fits(s)) {
+    if (s.epilogue != Epilogue::kNone && bias == nullptr) {
+      return invalid_argument("cuda gemm: the epilogue needs a bias");
+    }
+    return small_gemm(s, x, w, bias, y, stream);
   }
-  const float alpha = 1.0f, beta = 0.0f;
-  KILN_CUBLAS_CHECK(cublasLtMatmul(handle_, p->desc, &alpha, w, p->a, x, p->b, &beta, y, p->c, y,
-                                   p->c, &p->algo, workspace_.get(), workspace_.bytes(), stream));
-  return ok_status();
+  return matmul(s, x, w, bias, y, nullptr, nullptr, stream);
 }
 
 Status GemmRunner::run_fp8(const GemmShape& s, const void* x, const void* w, const void* bias,
@@ -188,6 +181,12 @@ Status GemmRunner::run_fp8(const GemmShape& s, const void* x, const void* w, con
   if (s.in % 16 != 0 || s.out % 16 != 0) {
     return invalid_argument("cuda gemm: FP8 needs in and out to be multiples of 16");
   }
+  return matmul(s, x, w, bias, y, x_scale, w_scale, stream);
+}
+
+Status GemmRunner::matmul(const GemmShape& s, const void* x, const void* w, const void* bias,
+                          void* y, const float* x_scale, const float* w_scale,
+                          cudaStream_t stream) {
   if (s.rows == 0) return ok_status();
   if (s.epilogue != Epilogue::kNone && bias == nullptr) {
     return invalid_argument("cuda gemm: the epilogue needs a bias");
@@ -197,11 +196,12 @@ Status GemmRunner::run_fp8(const GemmShape& s, const void* x, const void* w, con
     KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
                                                      &bias, sizeof(bias)));
   }
-  // A is W and B is X in cuBLASLt's column-major view (see describe).
-  KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER,
-                                                   &w_scale, sizeof(w_scale)));
-  KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER,
-                                                   &x_scale, sizeof(x_scale)));
+  if (s.fp8) {  // A is W and B is X in cuBLASLt's column-major view (see describe)
+    KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER,
+                                                     &w_scale, sizeof(w_scale)));
+    KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER,
+                                                     &x_scale, sizeof(x_scale)));
+  }
   const float alpha = 1.0f, beta = 0.0f;
   KILN_CUBLAS_CHECK(cublasLtMatmul(handle_, p->desc, &alpha, w, p->a, x, p->b, &beta, y, p->c, y,
                                    p->c, &p->algo, workspace_.get(), workspace_.bytes(), stream));

@@ -89,6 +89,9 @@ class GemmRunner {
   };
   using Key = std::tuple<int64_t, int64_t, int64_t, int, int, int>;
   Result<Plan*> plan_for(const GemmShape& shape);
+  // Bias, FP8 scales (for an fp8 shape) and the cuBLASLt call shared by run and run_fp8.
+  Status matmul(const GemmShape& shape, const void* x, const void* w, const void* bias, void* y,
+                const float* x_scale, const float* w_scale, cudaStream_t stream);
   Status describe(const GemmShape& shape, Plan* plan) const;  // descriptors and layouts
   // cuBLASLt's best `count` algorithms for the plan's descriptors, best first.
   Result<std::vector<cublasLtMatmulHeuristicResult_t>> heuristics(const Plan& plan,
