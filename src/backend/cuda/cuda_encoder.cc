@@ -450,15 +450,21 @@ Status CudaEncoder::enqueue(StreamContext& c, const Buffers& b, const EncoderInp
   const void* residual = residual_f32_ ? static_cast<const void*>(b.x32) : b.x;
   GemmRunner& gemm = c.gemm();
   // Y = X W^T (+ bias)(activation) for one linear layer, in FP8 when it has FP8 weights.
+  // With per-row FP8, each LayerNorm also writes its output as E4M3 rows into b.q (fp8_x):
+  // the QKV and FFN-in GEMMs that read it then skip their own quantization pass.
+  const Fp8RowsOut fp8_x = fp8_rows_ ? Fp8RowsOut{b.q, b.scales} : Fp8RowsOut{};
   auto linear = [&](const char* name, const Linear& w, Epilogue epi, const void* x,
-                    const void* bias, void* y) -> Status {
+                    const void* bias, void* y, bool x_in_q = false) -> Status {
     GemmShape shape{t, w.out, w.in, epi, dtype_};
     if (!w.fp8())
       return timed(name, [&] { return gemm.run(shape, x, w.weight.get(), bias, y, st); });
-    KILN_RETURN_IF_ERROR(timed("quantize_fp8", [&] {
-      return fp8_rows_ ? quantize_fp8_rows(dtype_, x, t, w.in, b.scales, b.q, st)
-                       : quantize_fp8_dynamic(dtype_, x, t * w.in, b.scales, b.scales + 1, b.q, st);
-    }));
+    if (!(x_in_q && fp8_rows_)) {
+      KILN_RETURN_IF_ERROR(timed("quantize_fp8", [&] {
+        return fp8_rows_
+                   ? quantize_fp8_rows(dtype_, x, t, w.in, b.scales, b.q, st)
+                   : quantize_fp8_dynamic(dtype_, x, t * w.in, b.scales, b.scales + 1, b.q, st);
+      }));
+    }
     shape.fp8 = true;
     shape.fp8_rowwise = fp8_rows_;
     const float* x_scale = fp8_rows_ ? b.scales : b.scales + 1;
@@ -470,7 +476,9 @@ Status CudaEncoder::enqueue(StreamContext& c, const Buffers& b, const EncoderInp
   for (size_t i = 0; i < layers_.size(); ++i) {
     const Layer& l = layers_[i];
     const bool last = i + 1 == layers_.size();
-    KILN_RETURN_IF_ERROR(linear("qkv", l.qkv, Epilogue::kBias, b.x, l.qkv.bias.get(), b.big));
+    // Layer 0's input comes from the embeddings, which write no FP8 copy.
+    KILN_RETURN_IF_ERROR(
+        linear("qkv", l.qkv, Epilogue::kBias, b.x, l.qkv.bias.get(), b.big, /*x_in_q=*/i > 0));
     KILN_RETURN_IF_ERROR(timed("attention", [&] {
       return mma_attention_ ? attention(dtype_, b.big, b.cu, n, max_len, shape, b.ctx, st)
                             : attention_simple(dtype_, b.big, b.cu, n, max_len, shape, b.ctx, st);
@@ -480,11 +488,12 @@ Status CudaEncoder::enqueue(StreamContext& c, const Buffers& b, const EncoderInp
     KILN_RETURN_IF_ERROR(timed("bias_residual_layer_norm", [&] {
       return bias_residual_layer_norm(dtype_, b.y, l.attn_out.bias.get(), residual, residual_f32_,
                                       l.attn_norm.gamma.as<float>(), l.attn_norm.beta.as<float>(),
-                                      t, h, eps, b.x, b.x32, st);
+                                      t, h, eps, b.x, b.x32, st, fp8_x);
     }));
     // mid = act(x W1^T + b1); x = LN(mid W2^T + b2 + x), float32 after the last layer
     KILN_RETURN_IF_ERROR(linear("ffn_in", l.ffn_in, ffn_epi, b.x,
-                                ffn_epi == Epilogue::kNone ? nullptr : l.ffn_in.bias.get(), b.big));
+                                ffn_epi == Epilogue::kNone ? nullptr : l.ffn_in.bias.get(), b.big,
+                                /*x_in_q=*/true));
     if (ffn_epi == Epilogue::kNone) {
       KILN_RETURN_IF_ERROR(timed("bias_gelu_erf", [&] {
         return bias_gelu_erf(dtype_, b.big, l.ffn_in.bias.get(), t, inter, st);
@@ -495,7 +504,8 @@ Status CudaEncoder::enqueue(StreamContext& c, const Buffers& b, const EncoderInp
       // After the last layer only the float32 output is written (in place over x32 in BF16).
       return bias_residual_layer_norm(dtype_, b.y, l.ffn_out.bias.get(), residual, residual_f32_,
                                       l.ffn_norm.gamma.as<float>(), l.ffn_norm.beta.as<float>(), t,
-                                      h, eps, last ? nullptr : b.x, last ? b.out : b.x32, st);
+                                      h, eps, last ? nullptr : b.x, last ? b.out : b.x32, st,
+                                      last ? Fp8RowsOut{} : fp8_x);
     }));
   }
   return ok_status();

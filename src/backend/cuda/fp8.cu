@@ -1,10 +1,9 @@
-#include <cuda_fp8.h>
-
 #include <algorithm>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_util.cuh"
 #include "backend/cuda/fp8.h"
+#include "backend/cuda/fp8_util.cuh"
 
 namespace kiln::backend::cuda {
 
@@ -18,22 +17,6 @@ unsigned int grid_for(int64_t items) {
   return static_cast<unsigned int>(blocks < kMaxBlocks ? (blocks > 0 ? blocks : 1) : kMaxBlocks);
 }
 
-// max(m, |p[0..8)|) for one 16-byte vector.
-template <typename T>
-__device__ __forceinline__ float max_abs8(const T* p, float m) {
-  float a[8];
-  load8(p, a);
-#pragma unroll
-  for (int j = 0; j < 8; ++j) m = fmaxf(m, fabsf(a[j]));
-  return m;
-}
-
-__device__ __forceinline__ float warp_max(float m) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
-  return m;
-}
-
 // max |x| over the tensor into *amax (zeroed before): per-thread maxima over 8-element vectors,
 // a block reduction, one atomic per block. Non-negative floats order as their bit patterns, so
 // the atomic is an integer max. (fmaxf drops NaN; an infinity is kept and shows downstream.)
@@ -45,34 +28,13 @@ __global__ void amax_kernel(const T* __restrict__ x, int64_t vectors, float* ama
     m = max_abs8(x + v * 8, m);
   }
   m = warp_max(m);
-  __shared__ float warp_max[kThreads / 32];
-  if ((threadIdx.x & 31) == 0) warp_max[threadIdx.x / 32] = m;
+  __shared__ float block_max[kThreads / 32];
+  if ((threadIdx.x & 31) == 0) block_max[threadIdx.x / 32] = m;
   __syncthreads();
   if (threadIdx.x == 0) {
-    for (int w = 1; w < kThreads / 32; ++w) m = fmaxf(m, warp_max[w]);
+    for (int w = 1; w < kThreads / 32; ++w) m = fmaxf(m, block_max[w]);
     if (m > 0.0f) atomicMax(reinterpret_cast<unsigned int*>(amax), __float_as_uint(m));
   }
-}
-
-// e4m3(a[j] * inv) for 8 values, element 0 in the lowest byte.
-__device__ __forceinline__ uint2 pack8(const float (&a)[8], float inv) {
-  uint32_t word[2] = {0, 0};
-#pragma unroll
-  for (int j = 0; j < 8; j += 2) {
-    // Two at a time, saturating to +-448 (never to infinity: E4M3 has none).
-    const __nv_fp8x2_storage_t pair = __nv_cvt_float2_to_fp8x2(
-        make_float2(a[j] * inv, a[j + 1] * inv), __NV_SATFINITE, __NV_E4M3);
-    word[j / 4] |= static_cast<uint32_t>(pair) << (16 * ((j / 2) % 2));
-  }
-  return make_uint2(word[0], word[1]);
-}
-
-__device__ __forceinline__ float scale_from_amax(float amax) {
-  // All zeros: scale 1. Tiny maxima (BF16 reaches 1e-38): at least FLT_MIN, so that 1 / scale
-  // stays finite and zeros stay zeros. An infinite amax gives an infinite scale on purpose: the
-  // GEMM's output then shows the overflow instead of hiding it.
-  if (amax == 0.0f) return 1.0f;
-  return fmaxf(amax / kFp8E4M3Max, 1.17549435e-38f);
 }
 
 // out = e4m3(x * inv), 8 elements per thread, written as one 8-byte store. With `amax`, the

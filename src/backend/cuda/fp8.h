@@ -31,6 +31,13 @@ Status quantize_fp8_dynamic(DType dtype, const void* x, int64_t n, float* amax, 
 Status quantize_fp8_rows(DType dtype, const void* x, int64_t rows, int64_t cols, float* scales,
                          void* out, cudaStream_t stream);
 
+/// Where a kernel also writes its output as E4M3 with one scale per row, as quantize_fp8_rows
+/// does: `data` [rows, cols] bytes, `scales` [rows] floats. Null `data`: no FP8 copy.
+struct Fp8RowsOut {
+  void* data = nullptr;
+  float* scales = nullptr;
+};
+
 /// Static per-tensor quantization: out[i] = e4m3(x[i] / *scale), saturated, with *scale on the
 /// device (from calibration or an earlier quantize_fp8_dynamic).
 Status quantize_fp8(DType dtype, const void* x, int64_t n, const float* scale, void* out,

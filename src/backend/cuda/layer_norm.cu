@@ -1,5 +1,6 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_util.cuh"
+#include "backend/cuda/fp8_util.cuh"
 #include "backend/cuda/layer_norm.h"
 
 #include <type_traits>
@@ -17,7 +18,7 @@ __global__ void __launch_bounds__(kWarps * 32)
     bias_residual_layer_norm_kernel(const T* __restrict__ y, const T* __restrict__ bias,
                                     const R* residual, const float* __restrict__ gamma,
                                     const float* __restrict__ beta, int rows, int hidden, float eps,
-                                    T* out, float* out_f32) {
+                                    T* out, float* out_f32, uint2* out8, float* scales8) {
   const int lane = threadIdx.x % 32;
   const int r = blockIdx.x * kWarps + threadIdx.x / 32;
   if (r >= rows) return;
@@ -47,6 +48,22 @@ __global__ void __launch_bounds__(kWarps * 32)
     if (out_f32 != nullptr) store8(out_f32 + base + c, v[i]);
     if (out != nullptr) store8(out + base + c, v[i]);
   }
+  if (out8 == nullptr) return;
+  float m = 0.0f;
+#pragma unroll
+  for (int i = 0; i < kVec; ++i) {
+    if (!row_vec_valid<kVec>(i, lane, hidden)) continue;
+#pragma unroll
+    for (int j = 0; j < 8; ++j) m = fmaxf(m, fabsf(v[i][j]));
+  }
+  const float scale = scale_from_amax(warp_max(m));
+  if (lane == 0) scales8[r] = scale;
+  const float inv = 1.0f / scale;
+#pragma unroll
+  for (int i = 0; i < kVec; ++i) {
+    if (!row_vec_valid<kVec>(i, lane, hidden)) continue;
+    out8[(base + (lane + 32 * i) * 8) / 8] = pack8(v[i], inv);
+  }
 }
 
 }  // namespace
@@ -54,9 +71,12 @@ __global__ void __launch_bounds__(kWarps * 32)
 Status bias_residual_layer_norm(DType dtype, const void* y, const void* bias, const void* residual,
                                 bool residual_f32, const float* gamma, const float* beta,
                                 int64_t rows, int64_t hidden, float eps, void* out, float* out_f32,
-                                cudaStream_t stream) {
+                                cudaStream_t stream, const Fp8RowsOut& fp8) {
   if (out == nullptr && out_f32 == nullptr) {
     return invalid_argument("bias_residual_layer_norm: no output");
+  }
+  if (fp8.data != nullptr && fp8.scales == nullptr) {
+    return invalid_argument("bias_residual_layer_norm: an FP8 copy needs its row scales");
   }
   if (rows == 0) return ok_status();
   return dispatch_half(dtype, [&](auto tag) {
@@ -69,7 +89,7 @@ Status bias_residual_layer_norm(DType dtype, const void* y, const void* bias, co
             <<<blocks_for(rows, kWarps), kWarps * 32, 0, stream>>>(
                 static_cast<const T*>(y), static_cast<const T*>(bias), res, gamma, beta,
                 static_cast<int>(rows), static_cast<int>(hidden), eps, static_cast<T*>(out),
-                out_f32);
+                out_f32, static_cast<uint2*>(fp8.data), fp8.scales);
       };
       if (residual_f32) {
         launch(static_cast<const float*>(residual));

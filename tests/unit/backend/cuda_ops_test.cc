@@ -506,6 +506,45 @@ TEST_P(CudaOpsTest, Fp8RowwiseGemmMatchesReference) {
   EXPECT_LE(rel_error_nan_fails(y, ref), tolerance(dt()));
 }
 
+// The LayerNorm's FP8 copy (per-row E4M3, as quantize_fp8_rows): each row's scale is the max
+// of the float result / 448 and every value comes back within half an E4M3 step of it.
+TEST_P(CudaOpsTest, BiasResidualLayerNormWritesFp8Rows) {
+  const int64_t rows = 37;
+  for (int64_t h : {64, 1024}) {
+    SCOPED_TRACE("hidden " + std::to_string(h));
+    const auto y = rounded(random_vector(rows * h, 15), dt());
+    const auto res = rounded(random_vector(rows * h, 16, 3.0f), dt());
+    const auto bias = rounded(random_vector(h, 17), dt());
+    const auto gamma = random_vector(h, 18), beta = random_vector(h, 19);
+    DeviceMem d_y(to_16bit(y, dt())), d_res(to_16bit(res, dt())), d_bias(to_16bit(bias, dt()));
+    DeviceMem d_gamma(gamma), d_beta(beta), d_out(rows * h * 2), d_q(rows * h);
+    DeviceMem d_scales(rows * sizeof(float));
+    ASSERT_TRUE(backend::cuda::bias_residual_layer_norm(
+                    dt(), d_y.get(), d_bias.get(), d_res.get(), false, d_gamma.get<float>(),
+                    d_beta.get<float>(), rows, h, 1e-5f, d_out.get(), nullptr, nullptr,
+                    {d_q.get(), d_scales.get<float>()})
+                    .ok());
+    const auto q = d_q.download<uint8_t>();
+    const auto scales = d_scales.download<float>();
+    for (int64_t r = 0; r < rows; ++r) {
+      std::vector<double> row(h);
+      for (int64_t k = 0; k < h; ++k) {
+        row[k] = static_cast<double>(y[r * h + k]) + res[r * h + k] + bias[k];
+      }
+      row = layer_norm_ref(row, gamma, beta, 1e-5);
+      double amax = 0;
+      for (double v : row) amax = std::max(amax, std::fabs(v));
+      EXPECT_NEAR(scales[r], amax / 448.0, amax / 448.0 * 1e-4) << "row " << r;
+      for (int64_t k = 0; k < h; ++k) {
+        const double back = e4m3_value(q[r * h + k]) * scales[r];
+        const double step =
+            std::max(std::fabs(row[k]) * 0.0625, std::ldexp(1.0, -9) * scales[r]) * 1.01;
+        ASSERT_LE(std::fabs(back - row[k]), step) << "row " << r << " col " << k;
+      }
+    }
+  }
+}
+
 TEST(CudaOpsArgs, LaunchersRejectBadArguments) {
   // No GPU needed: these fail before anything is launched.
   EXPECT_FALSE(
