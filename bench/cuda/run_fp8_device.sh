@@ -2,7 +2,7 @@
 # On the H100: what FP8 linears (KILN_CUDA_FP8=1) give. First kiln_gemm_bench (FP16 against FP8
 # GEMMs of one BERT-large and one BERT-base layer, and the cost of quantizing their inputs), then
 # the engine on BERT-large b128 x s384 and BERT-base b64 x s128 from tuned --fast-gelu plans with
-# the FP8 linears off, per tensor (KILN_CUDA_FP8=1) and per row (=rows), alternating, with a per-op profile; then the encoder parity tests
+# the FP8 linears off, per tensor (KILN_CUDA_FP8=1) and per row (=rows), alternating, with a per-op profile; then the FP8 op tests and the encoder parity tests
 # (FP8 against CPU FP32) on the tiny checkpoints and the BERT-base shape. Needs the bundle of
 # pack_device_bundle.sh unpacked at $PKG; results in $OUT.
 set -uo pipefail
@@ -41,6 +41,8 @@ B="$L $PKG/bin/kiln_cuda_bench"
   done
 } 2>&1 | grep -E 'RESULT|PROFILE' | cut -f3- | tee "$OUT/bench.txt"
 unset KILN_CUDA_FP8
+timeout 200 $L "$PKG/bin/cuda_ops_test" --gtest_filter="*Fp8*" 2>&1 |
+  grep -E "OK|FAILED|PASSED|Failure|Expected|actual" | tee "$OUT/ops_fp8.txt"
 KILN_CUDA_TEST_MODELS=$M/bert_base timeout 300 $L "$PKG/bin/cuda_encoder_test" \
   --gtest_filter="*Fp8*:*MatchesCpuFp32*" 2>&1 | grep -E "fp8 linears|hidden rel|OK|FAILED|PASSED" |
   tee "$OUT/parity.txt"
