@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# On the H100: what FP8 linears (KILN_CUDA_FP8=1) give. First kiln_gemm_bench (FP16 against FP8
-# GEMMs of one BERT-large and one BERT-base layer, and the cost of quantizing their inputs), then
-# the engine on BERT-large b128 x s384 and BERT-base b64 x s128 from tuned --fast-gelu plans with
-# the FP8 linears off, per tensor (KILN_CUDA_FP8=1) and per row (=rows), alternating, with a per-op profile; then the FP8 op tests and the encoder parity tests
-# (FP8 against CPU FP32) on the tiny checkpoints and the BERT-base shape. Needs the bundle of
-# pack_device_bundle.sh unpacked at $PKG; results in $OUT.
+# On the H100: what FP8 linears give. First kiln_gemm_bench (FP16 against FP8 GEMMs of one
+# BERT-large and one BERT-base layer, and the cost of quantizing their inputs). Then the engine
+# on BERT-large b128 x s384 and BERT-base b64 x s128 from tuned --fast-gelu plans, with the FP8
+# linears off, per tensor (KILN_CUDA_FP8=1) and per row (=rows), alternating, and a per-op
+# profile. Last the FP8 op tests and the encoder parity tests (FP8 against CPU FP32) on the tiny
+# checkpoints and the BERT-base shape. Needs the bundle of pack_device_bundle.sh unpacked at
+# $PKG; results in $OUT.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 PKG=${PKG:-/tmp/pkg}
