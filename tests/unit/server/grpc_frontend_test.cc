@@ -497,5 +497,44 @@ TEST_F(GrpcFrontendTest, StopLetsAnInFlightCallFinishWithinTheGrace) {
   EXPECT_EQ(raw_int64(resp.raw_output_contents(0)), std::vector<int64_t>{7});
 }
 
+// Clients that go away while the core still works: a unary call past its deadline and a
+// stream cancelled with requests in flight. The late answers go to dead calls; the server
+// keeps serving and stops cleanly.
+TEST_F(GrpcFrontendTest, ClientsThatLeaveEarlyDoNotHurtTheServer) {
+  {
+    inference::ModelInferRequest req = raw_request("late", {1});
+    (*req.mutable_parameters())["delay_ms"].set_int64_param(200);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 20ms);
+    inference::ModelInferResponse resp;
+    EXPECT_EQ(stub_->ModelInfer(&ctx, req, &resp).error_code(),
+              grpc::StatusCode::DEADLINE_EXCEEDED);
+  }
+  {
+    grpc::ClientContext ctx;
+    auto stream = stub_->ModelStreamInfer(&ctx);
+    for (int i = 0; i < 5; ++i) {
+      inference::ModelInferRequest req = raw_request("s" + std::to_string(i), {i});
+      (*req.mutable_parameters())["delay_ms"].set_int64_param(100);
+      ASSERT_TRUE(stream->Write(req));
+    }
+    ctx.TryCancel();
+    inference::ModelStreamInferResponse answer;
+    while (stream->Read(&answer)) {
+    }
+    EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  }
+  // The server still answers while the abandoned work finishes in the core.
+  inference::ModelInferRequest req = raw_request("after", {42});
+  grpc::ClientContext ctx;
+  inference::ModelInferResponse resp;
+  ASSERT_TRUE(stub_->ModelInfer(&ctx, req, &resp).ok());
+  EXPECT_EQ(raw_int64(resp.raw_output_contents(0)), std::vector<int64_t>{42});
+  std::this_thread::sleep_for(300ms);  // every late answer has reached its dead call
+  const auto t0 = std::chrono::steady_clock::now();
+  frontend_->stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+}
+
 }  // namespace
 }  // namespace kiln::server
