@@ -129,6 +129,17 @@ std::vector<double> mean_pool(const std::vector<float>& h, int32_t from, int32_t
   return v;
 }
 
+// The lowest cosine between the mean-pooled sequences of `out` and `ref` ([tokens, d]).
+double worst_pooled_cosine(const std::vector<float>& out, const std::vector<float>& ref,
+                           const std::vector<int32_t>& cu, int64_t d) {
+  double worst = 1;
+  for (size_t s = 0; s + 1 < cu.size(); ++s) {
+    worst = std::min(
+        worst, cosine(mean_pool(out, cu[s], cu[s + 1], d), mean_pool(ref, cu[s], cu[s + 1], d)));
+  }
+  return worst;
+}
+
 std::vector<float> rows(const std::vector<float>& h, int32_t from, int32_t to, int64_t d) {
   return {h.begin() + from * d, h.begin() + to * d};
 }
@@ -162,10 +173,9 @@ TEST_P(CudaEncoderTest, MatchesCpuFp32AndOneByOne) {
     const auto out = run(*gpu, batch, h);
     const double rel = rel_error_nan_fails(out, ref);
     EXPECT_LE(rel, hidden_tolerance(dir, p()));
-    double worst_cos = 1;
+    const double worst_cos = worst_pooled_cosine(out, ref, batch.cu, h);
     for (size_t s = 0; s + 1 < batch.cu.size(); ++s) {
       const int32_t a = batch.cu[s], b = batch.cu[s + 1];
-      worst_cos = std::min(worst_cos, cosine(mean_pool(out, a, b, h), mean_pool(ref, a, b, h)));
       const auto single = run(*gpu, batch.one(s), h);
       EXPECT_LE(rel_error_nan_fails(single, rows(out, a, b, h)), single_tolerance())
           << "sequence " << s;
@@ -339,11 +349,7 @@ TEST_P(CudaEncoderTest, Fp8LinearsStayCloseToCpuFp32) {
       const Batch batch(m.config, {37, 1, 128, 64, 5, 100}, 11);
       const auto ref = run(*cpu, batch, h);
       const auto out = run(*gpu, batch, h);
-      double worst_cos = 1;
-      for (size_t s = 0; s + 1 < batch.cu.size(); ++s) {
-        const int32_t a = batch.cu[s], b = batch.cu[s + 1];
-        worst_cos = std::min(worst_cos, cosine(mean_pool(out, a, b, h), mean_pool(ref, a, b, h)));
-      }
+      const double worst_cos = worst_pooled_cosine(out, ref, batch.cu, h);
       const double rel = rel_error_nan_fails(out, ref);
       std::printf("%s fp8 linears (%s), %s out: hidden rel error %.2e, worst cosine %.6f\n",
                   dir.c_str(), mode, precision_name(p()).data(), rel, worst_cos);
