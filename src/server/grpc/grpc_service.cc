@@ -154,44 +154,19 @@ void GrpcInferenceService::add_repository() {
       });
 }
 
+grpc::Status GrpcInferenceService::unimplemented_status(const std::string& what) {
+  return to_grpc_status(unimplemented(what + " is not supported by kiln"));
+}
+
 void GrpcInferenceService::add_unsupported() {
-  const auto unsupported = [](std::string_view what) {
-    return to_grpc_status(unimplemented(std::string(what) + " is not supported by kiln"));
-  };
-  const std::string system = "system shared memory";
-  const std::string cuda = "CUDA shared memory";
-  add(&AsyncService::RequestSystemSharedMemoryStatus,
-      [=](UnaryCall<SystemSharedMemoryStatusRequest, SystemSharedMemoryStatusResponse>& c) {
-        c.finish(unsupported(system));
-      });
-  add(&AsyncService::RequestSystemSharedMemoryRegister,
-      [=](UnaryCall<SystemSharedMemoryRegisterRequest, SystemSharedMemoryRegisterResponse>& c) {
-        c.finish(unsupported(system));
-      });
-  add(&AsyncService::RequestSystemSharedMemoryUnregister,
-      [=](UnaryCall<SystemSharedMemoryUnregisterRequest, SystemSharedMemoryUnregisterResponse>& c) {
-        c.finish(unsupported(system));
-      });
-  add(&AsyncService::RequestCudaSharedMemoryStatus,
-      [=](UnaryCall<CudaSharedMemoryStatusRequest, CudaSharedMemoryStatusResponse>& c) {
-        c.finish(unsupported(cuda));
-      });
-  add(&AsyncService::RequestCudaSharedMemoryRegister,
-      [=](UnaryCall<CudaSharedMemoryRegisterRequest, CudaSharedMemoryRegisterResponse>& c) {
-        c.finish(unsupported(cuda));
-      });
-  add(&AsyncService::RequestCudaSharedMemoryUnregister,
-      [=](UnaryCall<CudaSharedMemoryUnregisterRequest, CudaSharedMemoryUnregisterResponse>& c) {
-        c.finish(unsupported(cuda));
-      });
-  add(&AsyncService::RequestTraceSetting,
-      [=](UnaryCall<TraceSettingRequest, TraceSettingResponse>& c) {
-        c.finish(unsupported("the trace extension"));
-      });
-  add(&AsyncService::RequestLogSettings,
-      [=](UnaryCall<LogSettingsRequest, LogSettingsResponse>& c) {
-        c.finish(unsupported("the logging extension"));
-      });
+  add_unimplemented(&AsyncService::RequestSystemSharedMemoryStatus, "system shared memory");
+  add_unimplemented(&AsyncService::RequestSystemSharedMemoryRegister, "system shared memory");
+  add_unimplemented(&AsyncService::RequestSystemSharedMemoryUnregister, "system shared memory");
+  add_unimplemented(&AsyncService::RequestCudaSharedMemoryStatus, "CUDA shared memory");
+  add_unimplemented(&AsyncService::RequestCudaSharedMemoryRegister, "CUDA shared memory");
+  add_unimplemented(&AsyncService::RequestCudaSharedMemoryUnregister, "CUDA shared memory");
+  add_unimplemented(&AsyncService::RequestTraceSetting, "the trace extension");
+  add_unimplemented(&AsyncService::RequestLogSettings, "the logging extension");
 }
 
 }  // namespace kiln::server

@@ -10,6 +10,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -38,8 +39,11 @@ class GrpcInferenceService {
   // Registers one unary RPC: gRPC's Request<Rpc> method (of a base class of AsyncService) and
   // its handler, with `waiting` calls waiting on each queue.
   template <class Base, class Req, class Resp>
-  void add(void (Base::*request)(grpc::ServerContext*, Req*, grpc::ServerAsyncResponseWriter<Resp>*,
-                                 grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*),
+  using RequestRpc = void (Base::*)(grpc::ServerContext*, Req*,
+                                    grpc::ServerAsyncResponseWriter<Resp>*, grpc::CompletionQueue*,
+                                    grpc::ServerCompletionQueue*, void*);
+  template <class Base, class Req, class Resp>
+  void add(RequestRpc<Base, Req, Resp> request,
            std::type_identity_t<std::function<void(UnaryCall<Req, Resp>&)>> handler,
            int waiting = 1) {
     using Call = UnaryCall<Req, Resp>;
@@ -53,6 +57,13 @@ class GrpcInferenceService {
   void add_health_and_metadata();
   void add_repository();
   void add_unsupported();
+  // Registers an RPC that always answers UNIMPLEMENTED: "<what> is not supported by kiln".
+  template <class Base, class Req, class Resp>
+  void add_unimplemented(RequestRpc<Base, Req, Resp> request, const std::string& what) {
+    const grpc::Status status = unimplemented_status(what);
+    add(request, [status](UnaryCall<Req, Resp>& c) { c.finish(status); });
+  }
+  static grpc::Status unimplemented_status(const std::string& what);
   // Runs `work` on its own thread: loading a model takes seconds, and a queue's thread must not
   // block on it.
   void run_blocking(std::function<void()> work);

@@ -159,18 +159,35 @@ INSTANTIATE_TEST_SUITE_P(Precisions, CudaEncoderTest,
                          ::testing::Values(Precision::kF16, Precision::kBF16),
                          [](const auto& info) { return std::string(precision_name(info.param)); });
 
+// The model in `dir` compiled for the CPU in FP32 and for the GPU at `p`, both run on one
+// ragged batch of sequences of 37, 1, 128, 64, 5 and 100 tokens.
+struct ParityRun {
+  int64_t hidden = 0;
+  Batch batch;
+  std::unique_ptr<EncoderExecutor> gpu;  // null when either engine failed to compile
+  std::vector<float> ref, out;
+};
+ParityRun parity_run(const std::string& dir, Precision p, uint32_t seed) {
+  const Model m = load(dir);
+  ParityRun r{
+      m.config.hidden_size, Batch(m.config, {37, 1, 128, 64, 5, 100}, seed), nullptr, {}, {}};
+  auto cpu = compile("cpu", dir, Precision::kF32);
+  auto gpu = compile("cuda", dir, p);
+  EXPECT_NE(cpu, nullptr);
+  EXPECT_NE(gpu, nullptr);
+  if (cpu == nullptr || gpu == nullptr) return r;
+  r.ref = run(*cpu, r.batch, r.hidden);
+  r.out = run(*gpu, r.batch, r.hidden);
+  r.gpu = std::move(gpu);
+  return r;
+}
+
 TEST_P(CudaEncoderTest, MatchesCpuFp32AndOneByOne) {
   for (const std::string& dir : model_dirs()) {
     SCOPED_TRACE(dir);
-    const Model m = load(dir);
-    const int64_t h = m.config.hidden_size;
-    auto cpu = compile("cpu", dir, Precision::kF32);
-    auto gpu = compile("cuda", dir, p());
-    ASSERT_NE(cpu, nullptr);
-    ASSERT_NE(gpu, nullptr);
-    const Batch batch(m.config, {37, 1, 128, 64, 5, 100}, 7);
-    const auto ref = run(*cpu, batch, h);
-    const auto out = run(*gpu, batch, h);
+    const ParityRun r = parity_run(dir, p(), 7);
+    ASSERT_NE(r.gpu, nullptr);
+    const auto& [h, batch, gpu, ref, out] = r;
     const double rel = rel_error_nan_fails(out, ref);
     EXPECT_LE(rel, hidden_tolerance(dir, p()));
     const double worst_cos = worst_pooled_cosine(out, ref, batch.cu, h);
@@ -340,15 +357,9 @@ TEST_P(CudaEncoderTest, Fp8LinearsStayCloseToCpuFp32) {
     setenv("KILN_CUDA_FP8", mode, 1);
     for (const std::string& dir : model_dirs()) {
       SCOPED_TRACE(dir + " KILN_CUDA_FP8=" + mode);
-      const Model m = load(dir);
-      const int64_t h = m.config.hidden_size;
-      auto cpu = compile("cpu", dir, Precision::kF32);
-      auto gpu = compile("cuda", dir, p());
-      ASSERT_NE(cpu, nullptr);
-      ASSERT_NE(gpu, nullptr);
-      const Batch batch(m.config, {37, 1, 128, 64, 5, 100}, 11);
-      const auto ref = run(*cpu, batch, h);
-      const auto out = run(*gpu, batch, h);
+      const ParityRun r = parity_run(dir, p(), 11);
+      ASSERT_NE(r.gpu, nullptr);
+      const auto& [h, batch, gpu, ref, out] = r;
       const double worst_cos = worst_pooled_cosine(out, ref, batch.cu, h);
       const double rel = rel_error_nan_fails(out, ref);
       std::printf("%s fp8 linears (%s), %s out: hidden rel error %.2e, worst cosine %.6f\n",
