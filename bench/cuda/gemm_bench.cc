@@ -101,9 +101,12 @@ int main(int argc, char** argv) {
   CHECK_CUDA(cudaStreamCreate(&stream));
   GemmRunner gemm;
   CHECK_OK(gemm.init());
-  // amax scratch, the input's scale, then one scale per weight copy.
+  // amax scratch, the input's scale, then one scale per weight copy, each in its own
+  // kFp8ScaleStride slot (cuBLASLt wants its scale pointers aligned).
   constexpr int kMaxCopies = 4096;
-  auto* scales = static_cast<float*>(device_alloc((2 + kMaxCopies) * sizeof(float)));
+  constexpr int64_t kS = kiln::backend::cuda::kFp8ScaleStride;
+  auto* scales = static_cast<float*>(device_alloc((2 + kMaxCopies) * kS * sizeof(float)));
+  const auto slot = [&](int64_t i) { return scales + i * kS; };
   const int64_t max_rows = *std::max_element(rows_list.begin(), rows_list.end());
 
   for (int64_t rows : rows_list) {
@@ -120,7 +123,7 @@ int main(int argc, char** argv) {
                                                   stream));
         w8s.push_back(device_alloc(w16 / 2));
         CHECK_OK(kiln::backend::cuda::quantize_fp8_dynamic(
-            DType::kF16, w16s.back(), l.out * l.in, scales, scales + 2 + c, w8s.back(), stream));
+            DType::kF16, w16s.back(), l.out * l.in, scales, slot(2 + c), w8s.back(), stream));
       }
       void* x16 = device_alloc(static_cast<size_t>(max_rows * l.in) * 2);
       void* x8 = device_alloc(static_cast<size_t>(max_rows * l.in));
@@ -137,7 +140,7 @@ int main(int argc, char** argv) {
       CHECK_OK(kiln::backend::cuda::fill_random(DType::kF16, x16, rows * l.in, 7, stream));
       CHECK_OK(kiln::backend::cuda::fill_random(DType::kF16, bias, l.out, 8, stream));
       CHECK_OK(kiln::backend::cuda::quantize_fp8_dynamic(DType::kF16, x16, rows * l.in, scales,
-                                                         scales + 1, x8, stream));
+                                                         slot(1), x8, stream));
       const GemmShape s16{rows, l.out, l.in, l.epilogue, DType::kF16};
       GemmShape s8 = s16;
       s8.fp8 = true;
@@ -147,12 +150,12 @@ int main(int argc, char** argv) {
         CHECK_OK(gemm.run(s16, x16, w16s[i % copies], bias, y, stream));
       });
       const double t8 = time_ms(iters, warmup, stream, [&](int i) {
-        CHECK_OK(gemm.run_fp8(s8, x8, w8s[i % copies], bias, y, scales + 1, scales + 2 + i % copies,
-                              stream));
+        CHECK_OK(
+            gemm.run_fp8(s8, x8, w8s[i % copies], bias, y, slot(1), slot(2 + i % copies), stream));
       });
       const double t8f = time_ms(iters, warmup, stream, [&](int i) {
-        CHECK_OK(gemm.run_fp8(s8f, x8, w8s[i % copies], bias, y, scales + 1,
-                              scales + 2 + i % copies, stream));
+        CHECK_OK(
+            gemm.run_fp8(s8f, x8, w8s[i % copies], bias, y, slot(1), slot(2 + i % copies), stream));
       });
       GemmShape s8r = s8;
       s8r.fp8_rowwise = true;
@@ -165,12 +168,12 @@ int main(int argc, char** argv) {
       });
       // Static quantization of the input (a calibrated scale): one read, one narrower write.
       const double tq = time_ms(iters, warmup, stream, [&](int) {
-        CHECK_OK(kiln::backend::cuda::quantize_fp8(DType::kF16, x16, rows * l.in, scales + 1, x8,
-                                                   stream));
+        CHECK_OK(
+            kiln::backend::cuda::quantize_fp8(DType::kF16, x16, rows * l.in, slot(1), x8, stream));
       });
       const double tqd = time_ms(iters, warmup, stream, [&](int) {
         CHECK_OK(kiln::backend::cuda::quantize_fp8_dynamic(DType::kF16, x16, rows * l.in, scales,
-                                                           scales + 1, x8, stream));
+                                                           slot(1), x8, stream));
       });
       const double flop = 2.0 * static_cast<double>(rows) * static_cast<double>(l.out * l.in);
       std::printf(

@@ -202,14 +202,15 @@ Status CudaEncoder::upload(const model::EncoderWeights& w, const PrebuiltWeights
       if (fp8_ && d.out % 16 == 0 && d.in % 16 == 0) {  // cuBLASLt's FP8 sizes; else 16-bit
         KILN_ASSIGN_OR_RETURN(dst->weight8,
                               DeviceBuffer::allocate(static_cast<size_t>(d.out * d.in)));
-        KILN_ASSIGN_OR_RETURN(dst->weight_scale,
-                              DeviceBuffer::allocate((fp8_rows_ ? d.out : 2) * sizeof(float)));
+        KILN_ASSIGN_OR_RETURN(
+            dst->weight_scale,
+            DeviceBuffer::allocate((fp8_rows_ ? d.out : 2 * kFp8ScaleStride) * sizeof(float)));
         auto* scale = static_cast<float*>(dst->weight_scale.get());
-        KILN_RETURN_IF_ERROR(fp8_rows_ ? quantize_fp8_rows(dtype_, dst->weight.get(), d.out, d.in,
-                                                           scale, dst->weight8.get(), stream)
-                                       : quantize_fp8_dynamic(dtype_, dst->weight.get(),
-                                                              d.out * d.in, scale, scale + 1,
-                                                              dst->weight8.get(), stream));
+        KILN_RETURN_IF_ERROR(
+            fp8_rows_ ? quantize_fp8_rows(dtype_, dst->weight.get(), d.out, d.in, scale,
+                                          dst->weight8.get(), stream)
+                      : quantize_fp8_dynamic(dtype_, dst->weight.get(), d.out * d.in, scale,
+                                             scale + kFp8ScaleStride, dst->weight8.get(), stream));
       }
       return ok_status();
     };
@@ -259,7 +260,9 @@ CudaEncoder::Buffers CudaEncoder::layout(int64_t t, int64_t n, bool types, char*
   const size_t big = align256(t * std::max({3 * h, inter, 2 * h}) * 2);
   const size_t pooled = align256(n * h * sizeof(float));
   const size_t q = fp8_ ? align256(t * std::max(h, inter)) : 0;
-  const size_t scales = fp8_rows_ ? align256(t * sizeof(float)) : fp8_ ? 256 : 0;
+  const size_t scales = fp8_rows_ ? align256(t * sizeof(float))
+                        : fp8_    ? 2 * kFp8ScaleStride * sizeof(float)
+                                  : 0;
   Buffers b;
   b.input_bytes = ids + (types ? ids : 0) + cu;
   b.total_bytes = b.input_bytes + row16 + row32 + big + 2 * row16 + pooled + q + scales;
@@ -460,15 +463,16 @@ Status CudaEncoder::enqueue(StreamContext& c, const Buffers& b, const EncoderInp
       return timed(name, [&] { return gemm.run(shape, x, w.weight.get(), bias, y, st); });
     if (!(x_in_q && fp8_rows_)) {
       KILN_RETURN_IF_ERROR(timed("quantize_fp8", [&] {
-        return fp8_rows_
-                   ? quantize_fp8_rows(dtype_, x, t, w.in, b.scales, b.q, st)
-                   : quantize_fp8_dynamic(dtype_, x, t * w.in, b.scales, b.scales + 1, b.q, st);
+        return fp8_rows_ ? quantize_fp8_rows(dtype_, x, t, w.in, b.scales, b.q, st)
+                         : quantize_fp8_dynamic(dtype_, x, t * w.in, b.scales,
+                                                b.scales + kFp8ScaleStride, b.q, st);
       }));
     }
     shape.fp8 = true;
     shape.fp8_rowwise = fp8_rows_;
-    const float* x_scale = fp8_rows_ ? b.scales : b.scales + 1;
-    const auto* w_scale = static_cast<const float*>(w.weight_scale.get()) + (fp8_rows_ ? 0 : 1);
+    const int64_t slot = fp8_rows_ ? 0 : kFp8ScaleStride;  // past the amax scratch
+    const float* x_scale = b.scales + slot;
+    const auto* w_scale = static_cast<const float*>(w.weight_scale.get()) + slot;
     return timed(name, [&] {
       return gemm.run_fp8(shape, b.q, w.weight8.get(), bias, y, x_scale, w_scale, st);
     });

@@ -51,7 +51,7 @@ class CudaEncoder final : public EncoderExecutor {
     DeviceBuffer bias;    // [out], dtype_
     int64_t out = 0, in = 0;
     // With fp8_ (and in, out multiples of 16): the weight as E4M3 and its scale (fp8_rows_: one
-    // per output channel; else one, after an amax scratch float).
+    // per output channel; else one, kFp8ScaleStride floats after an amax scratch float).
     DeviceBuffer weight8, weight_scale;
     bool fp8() const { return weight8.get() != nullptr; }
   };
@@ -73,7 +73,8 @@ class CudaEncoder final : public EncoderExecutor {
     float* out = nullptr;     // float32 hidden states after the last layer
     float* pooled = nullptr;  // [n, h] float32 pooled embeddings (run_pooled)
     void* q = nullptr;        // fp8_: the current FP8 GEMM input [t, max(h, inter)]
-    float* scales = nullptr;  // fp8_: amax scratch and the input's scale, or one per token row
+    // fp8_: amax scratch and, kFp8ScaleStride floats on, the input's scale; or one per token row
+    float* scales = nullptr;
     size_t input_bytes = 0;
     size_t total_bytes = 0;
   };

@@ -16,6 +16,12 @@ namespace kiln::backend::cuda {
 /// The largest finite E4M3 value.
 inline constexpr float kFp8E4M3Max = 448.0f;
 
+/// Floats between per-tensor scales (and their amax scratch) kept in one buffer: 256 bytes, so
+/// each scale pointer handed to cuBLASLt is as aligned as a fresh allocation. Measured on the
+/// H100 (cuBLASLt 13.1): a scale pointer 4 bytes into an allocation makes cublasLtMatmul
+/// answer CUBLAS_STATUS_NOT_SUPPORTED without a log line.
+inline constexpr int64_t kFp8ScaleStride = 64;
+
 /// Dynamic per-tensor quantization of x[0, n) (`dtype` F16 or BF16, n a multiple of 8, 16-byte
 /// aligned): *scale = max|x| / 448 (1 when x is all zeros, at least FLT_MIN, infinite when x
 /// holds an infinity), out[i] = e4m3(x[i] / *scale). `amax` is one float of device scratch,

@@ -1,5 +1,6 @@
 #include "backend/cuda/gemm.h"
 
+#include <cstdint>
 #include <string>
 
 #include "backend/cuda/gemm_tuning.h"
@@ -137,6 +138,15 @@ Result<GemmRunner::Plan*> GemmRunner::plan_for(const GemmShape& s) {
         return ok_status();
       }
     }
+    if (s.fp8) {
+      // cuBLASLt's heuristic refuses outer-vector scaling without scale pointers; any device
+      // address stands in (matmul sets the real ones per call).
+      const void* stand_in = workspace_.get();
+      KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER,
+                                                       &stand_in, sizeof(stand_in)));
+      KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER,
+                                                       &stand_in, sizeof(stand_in)));
+    }
     KILN_ASSIGN_OR_RETURN(auto found, heuristics(p, 1));
     if (found.empty()) {
       return unimplemented("cublasLt has no algorithm for a " + std::to_string(s.rows) + "x" +
@@ -180,6 +190,10 @@ Status GemmRunner::run_fp8(const GemmShape& s, const void* x, const void* w, con
   }
   if (s.in % 16 != 0 || s.out % 16 != 0) {
     return invalid_argument("cuda gemm: FP8 needs in and out to be multiples of 16");
+  }
+  if (reinterpret_cast<uintptr_t>(x_scale) % 16 != 0 ||
+      reinterpret_cast<uintptr_t>(w_scale) % 16 != 0) {
+    return invalid_argument("cuda gemm: FP8 scale pointers must be 16-byte aligned");
   }
   return matmul(s, x, w, bias, y, x_scale, w_scale, stream);
 }

@@ -351,7 +351,10 @@ TEST_P(CudaEncoderTest, GraphReplaysTakeNewInputs) {
 // The experimental FP8 linears (KILN_CUDA_FP8=1: E4M3 weights and inputs with per-tensor
 // scales; =rows: per output channel and per token row) against CPU FP32. The bounds are loose
 // (E4M3 keeps 3 mantissa bits: about 3% per element before accumulation); what they catch is a
-// wrong scale, layout or byte order, which gives garbage.
+// wrong scale, layout or byte order, which gives garbage (cosine near 0). Measured on the H100
+// (2026-11-28): the BERT-base shape (random weights) stays at rel 0.07-0.08 and cosine
+// 0.995-0.996; the tiny random checkpoints, whose few wide-spread weights quantize worst, at rel
+// 0.12-0.38 and cosine 0.91-0.997.
 TEST_P(CudaEncoderTest, Fp8LinearsStayCloseToCpuFp32) {
   for (const char* mode : {"1", "rows"}) {
     setenv("KILN_CUDA_FP8", mode, 1);
@@ -364,8 +367,8 @@ TEST_P(CudaEncoderTest, Fp8LinearsStayCloseToCpuFp32) {
       const double rel = rel_error_nan_fails(out, ref);
       std::printf("%s fp8 linears (%s), %s out: hidden rel error %.2e, worst cosine %.6f\n",
                   dir.c_str(), mode, precision_name(p()).data(), rel, worst_cos);
-      EXPECT_LE(rel, 0.25);
-      EXPECT_GE(worst_cos, is_tiny(dir) ? 0.95 : 0.99);
+      EXPECT_LE(rel, is_tiny(dir) ? 0.5 : 0.15);
+      EXPECT_GE(worst_cos, is_tiny(dir) ? 0.85 : 0.99);
     }
   }
   unsetenv("KILN_CUDA_FP8");
