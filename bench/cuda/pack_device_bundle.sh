@@ -14,19 +14,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build/release}
-cmake --build "$BUILD" -j"${JOBS:-1}" --target cuda_ops_test cuda_encoder_test kiln_cuda_bench \
-  kiln_gemm_bench \
-  server_core_test kiln_cli
+cmake --build "$BUILD" -j"${JOBS:-1}" --target cuda_ops_test cuda_encoder_test \
+  kiln_cuda_bench kiln_gemm_bench server_core_test kiln_cli
 rm -rf /tmp/pkg && mkdir -p /tmp/pkg/bin /tmp/pkg/lib .devcarry
 bins=("$BUILD"/tests/unit/backend/cuda_ops_test "$BUILD"/tests/unit/backend/cuda_encoder_test
       "$BUILD"/bench/cuda/kiln_cuda_bench "$BUILD"/bench/cuda/kiln_gemm_bench
-      "$BUILD"/tests/unit/server/server_core_test
       "$BUILD"/tools/kiln/kiln)
+# LEAN=1: no server test and no perf_analyzer, for calls that also carry a model (64 MiB in all).
+[ "${LEAN:-0}" = 1 ] || bins+=("$BUILD"/tests/unit/server/server_core_test)
 cp "${bins[@]}" /tmp/pkg/bin/
 strip /tmp/pkg/bin/*
 pa=.venv/lib/perf_analyzer/perf_analyzer
 cudart12=$(ls .venv/lib/python3*/site-packages/nvidia/cuda_runtime/lib/libcudart.so.12 | head -1)
-if [ -x "$pa" ]; then
+if [ -x "$pa" ] && [ "${LEAN:-0}" != 1 ]; then
   cp "$pa" /tmp/pkg/bin/
   cp -L "$cudart12" /tmp/pkg/lib/
   bins+=("$pa")
@@ -42,7 +42,7 @@ done | sort -u | while read -r lib; do
     *) cp -L "$lib" /tmp/pkg/lib/ ;;
   esac
 done
-tar cJf .devcarry/pkg.tar.xz -C /tmp pkg
+tar cJf "${PKG_TAR:-.devcarry/pkg.tar.xz}" -C /tmp pkg
 mkdir -p .devcarry/minilm_tokenizer
 (cd var/models/all-MiniLM-L6-v2 &&
   cp -r tokenizer.json vocab.txt tokenizer_config.json special_tokens_map.json modules.json \

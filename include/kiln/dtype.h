@@ -19,13 +19,15 @@ bool parse_dtype(std::string_view name, DType* out);
 
 /// Compute precision of an engine or of one layer: weights are converted to it at load. kInt8
 /// is symmetric per-output-channel int8 weights with int8 activations (see quant/). kF16 is
-/// IEEE half with float accumulation (GPU devices). New values go last: plans store the number.
-enum class Precision { kF32, kBF16, kInt8, kF16 };
+/// IEEE half with float accumulation (GPU devices). kFp8 (GPU devices) runs the linear layers as
+/// E4M3 GEMMs, weights scaled per output channel and activations per token (dynamic scales, no
+/// calibration), and everything else in FP16. New values go last: plans store the number.
+enum class Precision { kF32, kBF16, kInt8, kF16, kFp8 };
 
-/// "fp32", "bf16", "int8" or "fp16".
+/// "fp32", "bf16", "int8", "fp16" or "fp8".
 std::string_view precision_name(Precision precision);
-/// Parses "fp32"/"f32"/"float32", "bf16"/"bfloat16", "int8" or "fp16"/"f16"/"float16"; false
-/// when unknown.
+/// Parses "fp32"/"f32"/"float32", "bf16"/"bfloat16", "int8", "fp16"/"f16"/"float16" or
+/// "fp8"/"e4m3"; false when unknown.
 bool parse_precision(std::string_view name, Precision* out);
 
 }  // namespace kiln

@@ -50,6 +50,8 @@ std::string_view precision_name(Precision precision) {
       return "int8";
     case Precision::kF16:
       return "fp16";
+    case Precision::kFp8:
+      return "fp8";
   }
   return "fp32";
 }
@@ -69,6 +71,10 @@ bool parse_precision(std::string_view name, Precision* out) {
   }
   if (name == "fp16" || name == "f16" || name == "float16") {
     *out = Precision::kF16;
+    return true;
+  }
+  if (name == "fp8" || name == "e4m3") {
+    *out = Precision::kFp8;
     return true;
   }
   return false;

@@ -49,7 +49,7 @@ namespace {
 constexpr uint32_t kMaxSmooth = 1 << 20;
 
 Result<Precision> precision_from(uint8_t code, const ByteReader& r) {
-  if (code > static_cast<uint8_t>(Precision::kF16)) {
+  if (code > static_cast<uint8_t>(Precision::kFp8)) {
     return r.corrupt("unknown precision " + std::to_string(code));
   }
   return static_cast<Precision>(code);

@@ -16,8 +16,8 @@ namespace kiln::plan {
 
 namespace {
 
-constexpr Precision kOrder[] = {Precision::kInt8, Precision::kF16, Precision::kBF16,
-                                Precision::kF32};
+constexpr Precision kOrder[] = {Precision::kInt8, Precision::kFp8, Precision::kF16,
+                                Precision::kBF16, Precision::kF32};
 
 std::shared_ptr<const quant::ModelQuant> uniform_quant(Precision p, int64_t layers) {
   auto q = std::make_shared<quant::ModelQuant>();
@@ -68,10 +68,12 @@ std::vector<uint8_t> to_fp16(const std::vector<float>& v) {
 
 TensorType storage_type(Precision p) {
   // TODO(int8): INT8 layers are stored as F32 until the INT8 kernels define their storage
-  // (int8 weights + per-channel scales, TensorEntry::num_scales).
-  return p == Precision::kBF16  ? TensorType::kBF16
-         : p == Precision::kF16 ? TensorType::kF16
-                                : TensorType::kF32;
+  // (int8 weights + per-channel scales, TensorEntry::num_scales). FP8 layers are stored as FP16
+  // and quantized to E4M3 per output channel when the plan loads (one kernel per weight,
+  // deterministic).
+  return p == Precision::kBF16                          ? TensorType::kBF16
+         : p == Precision::kF16 || p == Precision::kFp8 ? TensorType::kF16
+                                                        : TensorType::kF32;
 }
 
 // Adds the F32 tensors of a plain vector; the source outlives the writer.
@@ -142,10 +144,12 @@ Status write_plan(const ModelSource& src, const BuildOptions& options, const std
     return invalid_argument("quantization has " + std::to_string(quant->layers.size()) +
                             " layers; the model has " + std::to_string(c.num_layers));
   }
-  // FP16 storage holds |w| <= 65504: a larger weight would become infinity.
+  // FP16 storage (fp16 and fp8 layers) holds |w| <= 65504: a larger weight would become
+  // infinity.
   for (size_t l = 0; l < src.weights.layers.size(); ++l) {
     for (int s = 0; s < quant::kLinearSites; ++s) {
-      if (quant->layers[l].sites[s].precision != Precision::kF16) continue;
+      const Precision sp = quant->layers[l].sites[s].precision;
+      if (sp != Precision::kF16 && sp != Precision::kFp8) continue;
       const auto site = static_cast<quant::LinearSite>(s);
       for (float v : quant::site_weights(src.weights.layers[l], site).weight) {
         if (!(std::fabs(v) <= 65504.0f)) {

@@ -92,7 +92,12 @@ Status check_options(const OptimizeOptions& o) {
   const bool int8 = o.precision == Precision::kInt8;
   if (int8 && o.device != "cpu") {
     return invalid_argument("--precision int8 is for --device cpu; " + o.device +
-                            " plans are fp16 or bf16");
+                            " plans are fp16, bf16 or fp8");
+  }
+  // FP8 scales its activations per token at run time: no calibration (refused below with the
+  // other calibration options for every precision but int8).
+  if (o.precision == Precision::kFp8 && o.device != "cuda") {
+    return invalid_argument("--precision fp8 is for --device cuda");
   }
   if (!int8) {
     if (o.quantize.smoothquant_alpha >= 0)

@@ -171,7 +171,7 @@ Result<std::unique_ptr<ModelBackend>> create_encoder_backend(const BackendContex
   const std::string precision = config_parameter(*config, "precision", gpu ? "fp16" : "fp32");
   if (!parse_precision(precision, &options.precision) || options.precision == Precision::kInt8) {
     return invalid_argument("parameter precision '" + precision +
-                            "': expected fp32 or bf16 (KIND_CPU), fp16 or bf16 (KIND_GPU); "
+                            "': expected fp32 or bf16 (KIND_CPU), fp16, bf16 or fp8 (KIND_GPU); "
                             "INT8 comes from a plan built by `kiln build`");
   }
   // A LoRA adapter's base: parameter base_model, absolute or relative to the model's folder in

@@ -52,7 +52,7 @@ bool to_options(const BuildFlags& f, quant::OptimizeOptions* o) {
   o->device = f.device;
   o->num_threads = f.threads;
   if (!parse_precision(f.precision, &o->precision)) {
-    return bad("unknown precision \"" + f.precision + "\" (fp32, bf16, int8, fp16)");
+    return bad("unknown precision \"" + f.precision + "\" (fp32, bf16, int8, fp16, fp8)");
   }
   o->calibration = f.calibration;
   o->validation = f.validation;

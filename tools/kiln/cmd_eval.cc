@@ -36,6 +36,7 @@ int run(const EvalFlags& f) {
   }
   EngineOptions ref_options = cand_options;
   ref_options.precision = Precision::kF32;
+  ref_options.device = "cpu";  // the FP32 reference runs on the CPU, whatever the candidate's device
   auto ref = Engine::load(reference, ref_options);
   if (!ref.ok()) return fail(ref.status().with_context(reference));
   auto cand = Engine::load(f.model, cand_options);

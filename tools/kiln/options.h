@@ -20,7 +20,9 @@ struct EngineFlags {
 
   void add_to(CLI::App* cmd) {
     cmd->add_option("--device", device, "Device to run on")->capture_default_str();
-    cmd->add_option("--precision", precision, "fp32, bf16 or int8 (weights converted at load)")
+    cmd->add_option(
+           "--precision", precision,
+           "fp32, bf16 or int8 (CPU); fp16, bf16 or fp8 (CUDA) (weights converted at load)")
         ->capture_default_str();
     cmd->add_option("--threads", threads, "CPU threads per forward pass (0 = all cores)")
         ->capture_default_str();
@@ -39,7 +41,7 @@ struct EngineFlags {
     out->base_model = base;
     out->share_base = share_base;
     if (!parse_precision(precision, &out->precision)) {
-      std::fprintf(stderr, "error: unknown precision \"%s\" (fp32, bf16, int8)\n",
+      std::fprintf(stderr, "error: unknown precision \"%s\" (fp32, bf16, int8, fp16, fp8)\n",
                    precision.c_str());
       return false;
     }

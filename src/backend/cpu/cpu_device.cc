@@ -18,7 +18,8 @@ class CpuDevice final : public Device {
     // the AVX-512 quantization kernel; the portable kernels support FP32 only. In an INT8
     // engine, attention and LayerNorm run in FP32 or BF16.
     if (precision == Precision::kF32) return true;
-    if (precision == Precision::kF16) return false;  // FP16 is a CUDA precision
+    // FP16 and FP8 are CUDA precisions
+    if (precision == Precision::kF16 || precision == Precision::kFp8) return false;
     if (active_isa() != Isa::kAvx512) return false;
     if (precision == Precision::kInt8) return cpu_features().avx512_vnni;
     return cpu_features().avx512_bf16;
@@ -62,7 +63,8 @@ class CpuDevice final : public Device {
     for (Precision p : used) {
       for (Op op : {Op::kEmbedding, Op::kLinear, Op::kAttention, Op::kLayerNorm}) {
         if (!supports(op, p)) {
-          const char* why = p == Precision::kF16    ? " runs on the cuda device only"
+          const char* why = p == Precision::kF16 || p == Precision::kFp8
+                                ? " runs on the cuda device only"
                             : p == Precision::kInt8 ? " needs a CPU with AVX-512 and AVX512_VNNI"
                                                     : " needs a CPU with AVX512_BF16";
           return unimplemented("cpu: precision " + std::string(precision_name(p)) + why);

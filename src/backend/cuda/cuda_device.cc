@@ -53,7 +53,8 @@ class CudaDevice final : public Device {
 
   bool supports(Op op, Precision precision) const override {
     (void)op;
-    return probe().usable && (precision == Precision::kF16 || precision == Precision::kBF16);
+    return probe().usable && (precision == Precision::kF16 || precision == Precision::kBF16 ||
+                              precision == Precision::kFp8);
   }
 
   std::vector<std::string> features() const override {
@@ -74,9 +75,9 @@ class CudaDevice final : public Device {
     const Probe& p = probe();
     if (!p.usable) return unavailable("cuda: " + p.why_not);
     const Precision prec = options.precision;
-    if (prec != Precision::kF16 && prec != Precision::kBF16) {
+    if (prec != Precision::kF16 && prec != Precision::kBF16 && prec != Precision::kFp8) {
       return unimplemented("cuda: precision " + std::string(precision_name(prec)) +
-                           " is not supported; use fp16 or bf16");
+                           " is not supported; use fp16, bf16 or fp8");
     }
     if (options.quant != nullptr) {
       for (const auto& layer : options.quant->layers) {

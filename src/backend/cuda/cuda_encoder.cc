@@ -77,7 +77,9 @@ Result<std::unique_ptr<CudaEncoder>> CudaEncoder::create(int device,
   enc->graphs_ = !env_is("KILN_CUDA_GRAPHS", "0");
   enc->mma_attention_ = attention_supports(head_dim) && !env_is("KILN_CUDA_ATTENTION", "simple");
   enc->small_gemm_ = env_is("KILN_CUDA_SMALL_GEMM", "1");
-  enc->fp8_rows_ = env_is("KILN_CUDA_FP8", "rows");
+  // --precision fp8: per-row (per output channel, per token) E4M3 linears. KILN_CUDA_FP8=1 or
+  // =rows turns them on for an fp16/bf16 engine too (experiments; =1 is per tensor).
+  enc->fp8_rows_ = options.precision == Precision::kFp8 || env_is("KILN_CUDA_FP8", "rows");
   enc->fp8_ = enc->fp8_rows_ || env_is("KILN_CUDA_FP8", "1");
   // --fast-gelu changes only erf-GELU models (tanh-GELU and ReLU ones are fused anyway).
   enc->fast_gelu_ = options.fast_gelu && config.activation == Activation::kGeluErf;
@@ -138,11 +140,13 @@ Status CudaEncoder::autotune(int64_t max_tokens) {
   std::vector<const void*> weights, biases;
   for (int64_t rows = GemmTuning::kMinBucket; rows <= GemmTuning::bucket(max_tokens); rows *= 2) {
     for (const Site& s : sites) {
+      if (s.linear->fp8()) continue;  // FP8 GEMMs take cuBLASLt's heuristic (gemm_tuning.h)
       shapes.push_back({rows, s.out, s.in, s.epilogue, dtype_});
       weights.push_back(s.linear->weight.get());
       biases.push_back(s.linear->bias.get());
     }
   }
+  if (shapes.empty()) return ok_status();  // every linear is FP8
   KILN_ASSIGN_OR_RETURN(GemmTuning t, tune_gemms(shapes, weights, biases));
   tuning_ = std::make_shared<const GemmTuning>(std::move(t));
   tuned_on_ = TuningTarget::current(device_);
@@ -211,6 +215,9 @@ Status CudaEncoder::upload(const model::EncoderWeights& w, const PrebuiltWeights
                                           dst->weight8.get(), stream)
                       : quantize_fp8_dynamic(dtype_, dst->weight.get(), d.out * d.in, scale,
                                              scale + kFp8ScaleStride, dst->weight8.get(), stream));
+        // Only the E4M3 copy runs: the 16-bit weight goes once the quantization has read it.
+        KILN_CUDA_CHECK(cudaStreamSynchronize(stream));
+        dst->weight = DeviceBuffer();
       }
       return ok_status();
     };
@@ -529,27 +536,30 @@ std::vector<LayerReport> CudaEncoder::describe() const {
                                       : "cublasLt:gelu_bias")
                            : ffn == Epilogue::kReluBias ? "cublasLt:relu_bias"
                                                         : "cublasLt+cuda:bias_gelu_erf";
-  // GEMMs say whether their algorithms were timed here (autotuned) or left to the heuristic.
-  const std::string tuned = tuning_ != nullptr ? " [tuned]" : "";
+  // GEMMs say whether their algorithms were timed here (autotuned) or left to the heuristic
+  // (FP8 GEMMs always are).
+  const auto tuned_for = [&](const Linear& w) {
+    return tuning_ != nullptr && !w.fp8() ? std::string(" [tuned]") : std::string();
+  };
   for (size_t i = 0; i < layers_.size(); ++i) {
     const Layer& l = layers_[i];
     const std::string n = "layer." + std::to_string(i) + ".";
-    // FP8 linears (KILN_CUDA_FP8=1): E4M3 weights, inputs quantized per tensor on the device.
+    // FP8 linears (--precision fp8, KILN_CUDA_FP8): E4M3 weights, inputs quantized on the device.
     const std::string f8 = fp8_rows_ ? "fp8 e4m3 per row (" : "fp8 e4m3 per tensor (";
     const auto lp = [&](const Linear& w) { return w.fp8() ? f8 + p + " out)" : p; };
-    out.push_back({n + "qkv", "cublasLt:bias" + tuned, lp(l.qkv),
+    out.push_back({n + "qkv", "cublasLt:bias" + tuned_for(l.qkv), lp(l.qkv),
                    l.qkv.weight.bytes() + l.qkv.bias.bytes() + l.qkv.weight8.bytes()});
     out.push_back({n + "attention", mma_attention_ ? "cuda:attention_mma" : "cuda:attention_simple",
                    p + " (fp32 softmax)", 0});
     out.push_back({n + "attn_out+residual+layernorm",
-                   "cublasLt+cuda:bias_residual_layer_norm" + tuned,
+                   "cublasLt+cuda:bias_residual_layer_norm" + tuned_for(l.attn_out),
                    l.attn_out.fp8() ? lp(l.attn_out) + ", " + ln_p : ln_p,
                    l.attn_out.weight.bytes() + l.attn_out.bias.bytes() +
                        l.attn_out.weight8.bytes() + static_cast<size_t>(2 * h) * sizeof(float)});
-    out.push_back({n + "ffn_in+bias+act", ffn_kernel + tuned, lp(l.ffn_in),
+    out.push_back({n + "ffn_in+bias+act", ffn_kernel + tuned_for(l.ffn_in), lp(l.ffn_in),
                    l.ffn_in.weight.bytes() + l.ffn_in.bias.bytes() + l.ffn_in.weight8.bytes()});
     out.push_back({n + "ffn_out+residual+layernorm",
-                   "cublasLt+cuda:bias_residual_layer_norm" + tuned,
+                   "cublasLt+cuda:bias_residual_layer_norm" + tuned_for(l.ffn_out),
                    l.ffn_out.fp8() ? lp(l.ffn_out) + ", " + ln_p : ln_p,
                    l.ffn_out.weight.bytes() + l.ffn_out.bias.bytes() + l.ffn_out.weight8.bytes() +
                        static_cast<size_t>(2 * h) * sizeof(float)});

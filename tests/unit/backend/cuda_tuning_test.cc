@@ -228,5 +228,33 @@ TEST(CudaTuning, PlanCarriesTheTuning) {
   std::filesystem::remove(path);
 }
 
+// `kiln build --device cuda --precision fp8`: the plan keeps FP16 weights and says fp8; loaded,
+// its linears run as per-row E4M3 GEMMs, which are not tuned (cuBLASLt's heuristic picks).
+TEST(CudaTuning, Fp8PlanLoadsWithFp8Linears) {
+  KILN_SKIP_WITHOUT_GPU();
+  auto source = plan::read_model_dir(kTiny + "bert");
+  ASSERT_TRUE(source.ok()) << source.status().to_string();
+  plan::BuildOptions b;
+  b.device = "cuda";
+  b.precision = Precision::kFp8;
+  b.autotune_max_tokens = 64;
+  const std::string path =
+      (std::filesystem::temp_directory_path() / "kiln_cuda_fp8_test.plan").string();
+  const Status built = plan::write_plan(*source, b, path);
+  ASSERT_TRUE(built.ok()) << built.to_string();
+  EngineOptions eo;
+  eo.device = "cuda";
+  auto engine = Engine::load(path, eo);
+  ASSERT_TRUE(engine.ok()) << engine.status().to_string();
+  EXPECT_EQ((*engine)->options().precision, Precision::kFp8);
+  int fp8_layers = 0;
+  for (const auto& l : (*engine)->describe_layers()) {
+    fp8_layers += l.find("fp8 e4m3 per row") != std::string::npos;
+    EXPECT_EQ(l.find("[tuned]"), std::string::npos) << l;
+  }
+  EXPECT_GT(fp8_layers, 0);
+  std::filesystem::remove(path);
+}
+
 }  // namespace
 }  // namespace kiln::testing

@@ -53,6 +53,33 @@ TEST(QuantSection, Fp16PlansRoundTrip) {
   EXPECT_EQ(precision_summary(Precision::kF16, back->quant), "fp16");
 }
 
+TEST(QuantSection, Fp8PlansRoundTrip) {
+  QuantRecord rec;
+  rec.precision = Precision::kFp8;  // a CUDA plan with E4M3 linears
+  rec.quant.layers.resize(2);
+  for (auto& l : rec.quant.layers) {
+    for (auto& site : l.sites) site.precision = Precision::kFp8;
+  }
+  auto back = decode_quant(encode_quant(rec), 2, 4, 6);
+  ASSERT_TRUE(back.ok()) << back.status().to_string();
+  EXPECT_EQ(back->precision, Precision::kFp8);
+  EXPECT_EQ(back->quant.layers[1].sites[3].precision, Precision::kFp8);
+  EXPECT_EQ(precision_summary(Precision::kFp8, back->quant), "fp8");
+}
+
+TEST(Precision, NamesRoundTrip) {
+  for (Precision p :
+       {Precision::kF32, Precision::kBF16, Precision::kInt8, Precision::kF16, Precision::kFp8}) {
+    Precision back = Precision::kF32;
+    ASSERT_TRUE(parse_precision(precision_name(p), &back)) << precision_name(p);
+    EXPECT_EQ(back, p);
+  }
+  Precision e4m3 = Precision::kF32;
+  EXPECT_TRUE(parse_precision("e4m3", &e4m3));
+  EXPECT_EQ(e4m3, Precision::kFp8);
+  EXPECT_FALSE(parse_precision("fp4", &e4m3));
+}
+
 TEST(QuantSection, RefusesInconsistentContents) {
   const std::string good = encode_quant(sample_quant());
   auto expect_loss = [](const Result<QuantRecord>& r, const std::string& words) {

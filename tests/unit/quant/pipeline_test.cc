@@ -77,6 +77,18 @@ TEST(OptimizeOptions, UnsupportedCombinationsAreRefused) {
   o = base;
   o.quantize.gelu_clip = 10;
   expect_invalid(o, "--gelu-clip needs --precision int8");
+
+  o = base;
+  o.precision = Precision::kFp8;
+  expect_invalid(o, "--precision fp8 is for --device cuda");
+  o.device = "cuda";
+  EXPECT_TRUE(check_options(o).ok());  // dynamic per-token scales: no calibration
+  o.calibrator_given = true;
+  expect_invalid(o, "--calibrator needs --precision int8");
+  o = base;
+  o.precision = Precision::kInt8;
+  o.device = "cuda";
+  expect_invalid(o, "plans are fp16, bf16 or fp8");
 }
 
 TEST(OptimizePipeline, CalibrationErrorsNameTheFile) {
