@@ -4,9 +4,11 @@
 #   1. the GPU tests (cuda_encoder_test with the tuning tests, the FP8 op tests);
 #   2. BERT-large (b128 x s384, b1 x s128) and BERT-base (b64 x s128, b1 x s128), FP16 and FP8
 #      plans alternating, two passes, then a per-op profile of each at BERT-large b128;
-#   3. with BASE=dir (a real checkpoint, e.g. bge-small unpacked by recipes/pack_base.py):
+#   3. with SWEEP=1, where FP8 starts to pay: FP8 forced at every size (KILN_CUDA_FP8_MIN_TOKENS=0)
+#      against FP16 at batch 8, 16 and 32 x 128 tokens;
+#   4. with BASE=dir (a real checkpoint, e.g. bge-small unpacked by recipes/pack_base.py):
 #      `kiln eval` of FP16 and FP8 on the GPU against CPU FP32 on held-out data (var/data);
-#   4. with GEMM=1, first kiln_gemm_bench (FP16 against FP8 GEMMs of one layer of each).
+#   5. with GEMM=1, first kiln_gemm_bench (FP16 against FP8 GEMMs of one layer of each).
 # Needs the bundle of pack_device_bundle.sh unpacked at $PKG; results in $OUT.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -53,6 +55,15 @@ B="$L $PKG/bin/kiln_cuda_bench"
         --iters 300
     done
   done
+  if [ "${SWEEP:-0}" = 1 ]; then
+    for m in bert_base bert_large; do
+      for b in 8 16 32; do
+        $B $P/$m-fp16.plan --label $m-fp16-b$b --batches $b --seq 128 --iters 100
+        KILN_CUDA_FP8_MIN_TOKENS=0 $B $P/$m-fp8.plan --label $m-fp8-forced-b$b --batches $b \
+          --seq 128 --iters 100
+      done
+    done
+  fi
   for prec in fp16 fp8; do
     $B $P/bert_large-$prec.plan --label bert-large-$prec-profile --batches 128 --seq 384 \
       --iters 5 --warmup 3 --profile

@@ -81,6 +81,10 @@ Result<std::unique_ptr<CudaEncoder>> CudaEncoder::create(int device,
   // =rows turns them on for an fp16/bf16 engine too (experiments; =1 is per tensor).
   enc->fp8_rows_ = options.precision == Precision::kFp8 || env_is("KILN_CUDA_FP8", "rows");
   enc->fp8_ = enc->fp8_rows_ || env_is("KILN_CUDA_FP8", "1");
+  enc->fp8_min_tokens_ = kFp8MinTokens;
+  if (const char* v = std::getenv("KILN_CUDA_FP8_MIN_TOKENS"); v != nullptr && *v != '\0') {
+    enc->fp8_min_tokens_ = std::max<int64_t>(0, std::atoll(v));
+  }
   // --fast-gelu changes only erf-GELU models (tanh-GELU and ReLU ones are fused anyway).
   enc->fast_gelu_ = options.fast_gelu && config.activation == Activation::kGeluErf;
   KILN_CUDA_CHECK(cudaSetDevice(device));
@@ -140,13 +144,11 @@ Status CudaEncoder::autotune(int64_t max_tokens) {
   std::vector<const void*> weights, biases;
   for (int64_t rows = GemmTuning::kMinBucket; rows <= GemmTuning::bucket(max_tokens); rows *= 2) {
     for (const Site& s : sites) {
-      if (s.linear->fp8()) continue;  // FP8 GEMMs take cuBLASLt's heuristic (gemm_tuning.h)
       shapes.push_back({rows, s.out, s.in, s.epilogue, dtype_});
       weights.push_back(s.linear->weight.get());
       biases.push_back(s.linear->bias.get());
     }
   }
-  if (shapes.empty()) return ok_status();  // every linear is FP8
   KILN_ASSIGN_OR_RETURN(GemmTuning t, tune_gemms(shapes, weights, biases));
   tuning_ = std::make_shared<const GemmTuning>(std::move(t));
   tuned_on_ = TuningTarget::current(device_);
@@ -215,9 +217,6 @@ Status CudaEncoder::upload(const model::EncoderWeights& w, const PrebuiltWeights
                                           dst->weight8.get(), stream)
                       : quantize_fp8_dynamic(dtype_, dst->weight.get(), d.out * d.in, scale,
                                              scale + kFp8ScaleStride, dst->weight8.get(), stream));
-        // Only the E4M3 copy runs: the 16-bit weight goes once the quantization has read it.
-        KILN_CUDA_CHECK(cudaStreamSynchronize(stream));
-        dst->weight = DeviceBuffer();
       }
       return ok_status();
     };
@@ -462,11 +461,13 @@ Status CudaEncoder::enqueue(StreamContext& c, const Buffers& b, const EncoderInp
   // Y = X W^T (+ bias)(activation) for one linear layer, in FP8 when it has FP8 weights.
   // With per-row FP8, each LayerNorm also writes its output as E4M3 rows into b.q (fp8_x):
   // the QKV and FFN-in GEMMs that read it then skip their own quantization pass.
-  const Fp8RowsOut fp8_x = fp8_rows_ ? Fp8RowsOut{b.q, b.scales} : Fp8RowsOut{};
+  // Small batches run the 16-bit GEMMs (fp8_min_tokens_).
+  const bool fp8_now = fp8_ && t >= fp8_min_tokens_;
+  const Fp8RowsOut fp8_x = fp8_rows_ && fp8_now ? Fp8RowsOut{b.q, b.scales} : Fp8RowsOut{};
   auto linear = [&](const char* name, const Linear& w, Epilogue epi, const void* x,
                     const void* bias, void* y, bool x_in_q = false) -> Status {
     GemmShape shape{t, w.out, w.in, epi, dtype_};
-    if (!w.fp8())
+    if (!w.fp8() || !fp8_now)
       return timed(name, [&] { return gemm.run(shape, x, w.weight.get(), bias, y, st); });
     if (!(x_in_q && fp8_rows_)) {
       KILN_RETURN_IF_ERROR(timed("quantize_fp8", [&] {
@@ -536,16 +537,17 @@ std::vector<LayerReport> CudaEncoder::describe() const {
                                       : "cublasLt:gelu_bias")
                            : ffn == Epilogue::kReluBias ? "cublasLt:relu_bias"
                                                         : "cublasLt+cuda:bias_gelu_erf";
-  // GEMMs say whether their algorithms were timed here (autotuned) or left to the heuristic
-  // (FP8 GEMMs always are).
-  const auto tuned_for = [&](const Linear& w) {
-    return tuning_ != nullptr && !w.fp8() ? std::string(" [tuned]") : std::string();
+  // GEMMs say whether their 16-bit algorithms were timed here (autotuned) or left to the
+  // heuristic (as FP8 GEMMs always are).
+  const auto tuned_for = [&](const Linear&) {
+    return tuning_ != nullptr ? std::string(" [tuned]") : std::string();
   };
   for (size_t i = 0; i < layers_.size(); ++i) {
     const Layer& l = layers_[i];
     const std::string n = "layer." + std::to_string(i) + ".";
     // FP8 linears (--precision fp8, KILN_CUDA_FP8): E4M3 weights, inputs quantized on the device.
-    const std::string f8 = fp8_rows_ ? "fp8 e4m3 per row (" : "fp8 e4m3 per tensor (";
+    const std::string f8 = std::string(fp8_rows_ ? "fp8 e4m3 per row" : "fp8 e4m3 per tensor") +
+                           " from " + std::to_string(fp8_min_tokens_) + " tokens (";
     const auto lp = [&](const Linear& w) { return w.fp8() ? f8 + p + " out)" : p; };
     out.push_back({n + "qkv", "cublasLt:bias" + tuned_for(l.qkv), lp(l.qkv),
                    l.qkv.weight.bytes() + l.qkv.bias.bytes() + l.qkv.weight8.bytes()});

@@ -15,6 +15,12 @@
 
 namespace kiln::backend::cuda {
 
+/// Batches of fewer tokens than this run an FP8 engine's linears as 16-bit GEMMs. Measured on the
+/// H100 (2026-11-28, per-row FP8 against tuned FP16): BERT-base 64 x 128 tokens (8,192) +4%,
+/// BERT-large 128 x 384 +12%, but batch 1 x 128 -28% (BERT-large) and -30% (BERT-base): at
+/// small sizes the GEMMs are no faster in FP8 and the quantization passes are extra.
+inline constexpr int64_t kFp8MinTokens = 8192;
+
 /// See EncoderExecutor. run() is thread-safe: each call leases its own stream context (stream,
 /// cuBLASLt workspace, pinned staging) and activation block from the caching allocator, so
 /// concurrent calls overlap on the GPU and steady-state calls allocate nothing.
@@ -50,8 +56,8 @@ class CudaEncoder final : public EncoderExecutor {
     DeviceBuffer weight;  // [out, in], dtype_
     DeviceBuffer bias;    // [out], dtype_
     int64_t out = 0, in = 0;
-    // With fp8_ (and in, out multiples of 16): the weight as E4M3 and its scale (fp8_rows_: one
-    // per output channel; else one, kFp8ScaleStride floats after an amax scratch float).
+    // With fp8_ (and in, out multiples of 16): also the weight as E4M3 and its scale (fp8_rows_:
+    // one per output channel; else one, kFp8ScaleStride floats after an amax scratch float).
     DeviceBuffer weight8, weight_scale;
     bool fp8() const { return weight8.get() != nullptr; }
   };
@@ -106,11 +112,14 @@ class CudaEncoder final : public EncoderExecutor {
   bool graphs_ = true;
   bool small_gemm_ = false;  // batches of <= 128 tokens on small_gemm.h (KILN_CUDA_SMALL_GEMM=1)
   bool fast_gelu_ = false;
-  // Experimental: linear layers as FP8 E4M3 GEMMs. KILN_CUDA_FP8=1: weights quantized per
-  // tensor at load, each input per tensor on the device before its GEMM; KILN_CUDA_FP8=rows:
-  // weights per output channel, inputs per token row (cuBLASLt's outer-vector scales).
+  // Linear layers as FP8 E4M3 GEMMs for batches of at least fp8_min_tokens_ tokens (smaller ones
+  // run the 16-bit GEMMs, which are faster there: both weights are kept). --precision fp8 or
+  // KILN_CUDA_FP8=rows: weights per output channel, inputs per token row (cuBLASLt's
+  // outer-vector scales). Experimental KILN_CUDA_FP8=1: weights per tensor at load, each input
+  // per tensor on the device before its GEMM. KILN_CUDA_FP8_MIN_TOKENS overrides the bound.
   bool fp8_ = false;
   bool fp8_rows_ = false;
+  int64_t fp8_min_tokens_ = 0;
   std::shared_ptr<const GemmTuning> tuning_;  // null = cuBLASLt's heuristic for every GEMM
   TuningTarget tuned_on_;
   DeviceBuffer word_, position_, type_;  // float32 tables

@@ -376,15 +376,26 @@ TEST_P(CudaEncoderTest, Fp8LinearsStayCloseToCpuFp32) {
 }
 
 // --precision fp8 (per output channel weights, per token activations) against CPU FP32, with
-// the same bounds as the experiment above. Per-token scales make a sequence's result
-// independent of its batch-mates, up to the other GEMM algorithms for other row counts, whose
-// rounding differences can move an element across an E4M3 step in a later layer.
+// the same bounds as the experiment above, its FP8 GEMMs forced at every batch size
+// (KILN_CUDA_FP8_MIN_TOKENS=0). Per-token scales make a sequence's result independent of its
+// batch-mates, up to the other GEMM algorithms for other row counts, whose rounding differences
+// can move an element across an E4M3 step in a later layer. Below the default bound the engine
+// runs FP16 GEMMs and gives the FP16 engine's results.
 TEST(CudaEncoderFp8, PrecisionFp8StaysCloseToCpuFp32AndRaggedMatchesOneByOne) {
   KILN_SKIP_WITHOUT_GPU();
   setenv("KILN_CUDA_POISON", "1", 1);
   for (const std::string& dir : model_dirs()) {
     SCOPED_TRACE(dir);
+    {
+      const ParityRun fp8 = parity_run(dir, Precision::kFp8, 13);
+      const ParityRun fp16 = parity_run(dir, Precision::kF16, 13);
+      ASSERT_NE(fp8.gpu, nullptr);
+      ASSERT_NE(fp16.gpu, nullptr);
+      EXPECT_TRUE(fp8.out == fp16.out) << "under kFp8MinTokens tokens";
+    }
+    setenv("KILN_CUDA_FP8_MIN_TOKENS", "0", 1);
     const ParityRun r = parity_run(dir, Precision::kFp8, 13);
+    unsetenv("KILN_CUDA_FP8_MIN_TOKENS");
     ASSERT_NE(r.gpu, nullptr);
     const auto& [h, batch, gpu, ref, out] = r;
     const double rel = rel_error_nan_fails(out, ref);
