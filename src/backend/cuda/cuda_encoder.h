@@ -15,11 +15,13 @@
 
 namespace kiln::backend::cuda {
 
-/// Batches of fewer tokens than this run an FP8 engine's linears as 16-bit GEMMs. Measured on the
-/// H100 (2026-11-28, per-row FP8 against tuned FP16): BERT-base 64 x 128 tokens (8,192) +4%,
-/// BERT-large 128 x 384 +12%, but batch 1 x 128 -28% (BERT-large) and -30% (BERT-base): at
-/// small sizes the GEMMs are no faster in FP8 and the quantization passes are extra.
-inline constexpr int64_t kFp8MinTokens = 8192;
+/// Batches of fewer tokens than this run an FP8 engine's linears as 16-bit GEMMs: at small sizes
+/// the GEMMs are no faster in FP8 and the quantization passes are extra. Measured on the H100
+/// (2026-11-28, per-row FP8 forced at every size against tuned FP16, x 128 tokens):
+///   BERT-base  (hidden 768):  batch 1 -30%, 8 -18%, 16 -6%, 32 -3%, 64 +2 to +4%
+///   BERT-large (hidden 1024): batch 1 -28%, 8 -2%, 16 +8%, 32 +7%; 128 x 384 +13%
+/// Wider layers pay off sooner.
+inline int64_t fp8_min_tokens(int64_t hidden) { return hidden >= 1024 ? 2048 : 8192; }
 
 /// See EncoderExecutor. run() is thread-safe: each call leases its own stream context (stream,
 /// cuBLASLt workspace, pinned staging) and activation block from the caching allocator, so

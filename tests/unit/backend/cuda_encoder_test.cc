@@ -391,7 +391,7 @@ TEST(CudaEncoderFp8, PrecisionFp8StaysCloseToCpuFp32AndRaggedMatchesOneByOne) {
       const ParityRun fp16 = parity_run(dir, Precision::kF16, 13);
       ASSERT_NE(fp8.gpu, nullptr);
       ASSERT_NE(fp16.gpu, nullptr);
-      EXPECT_TRUE(fp8.out == fp16.out) << "under kFp8MinTokens tokens";
+      EXPECT_TRUE(fp8.out == fp16.out) << "under fp8_min_tokens(hidden) tokens";
     }
     setenv("KILN_CUDA_FP8_MIN_TOKENS", "0", 1);
     const ParityRun r = parity_run(dir, Precision::kFp8, 13);

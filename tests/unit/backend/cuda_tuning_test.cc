@@ -229,7 +229,7 @@ TEST(CudaTuning, PlanCarriesTheTuning) {
 }
 
 // `kiln build --device cuda --precision fp8`: the plan keeps FP16 weights and says fp8; loaded,
-// its linears run as per-row E4M3 GEMMs from kFp8MinTokens tokens, as tuned FP16 below.
+// its linears run as per-row E4M3 GEMMs from fp8_min_tokens(hidden) tokens, as tuned FP16 below.
 TEST(CudaTuning, Fp8PlanLoadsWithFp8Linears) {
   KILN_SKIP_WITHOUT_GPU();
   auto source = plan::read_model_dir(kTiny + "bert");
