@@ -3,7 +3,8 @@
 # per token activations) against FP16 plans, both built here with --fast-gelu and tuned.
 #   1. the GPU tests (cuda_encoder_test with the tuning tests, the FP8 op tests);
 #   2. BERT-large (b128 x s384, b1 x s128) and BERT-base (b64 x s128, b1 x s128), FP16 and FP8
-#      plans alternating, two passes, then a per-op profile of each at BERT-large b128;
+#      plans alternating (ALL=1: also FP8 with all four linears in FP8), two passes, then a
+#      per-op profile of each at BERT-large b128;
 #   3. with SWEEP=1, where FP8 starts to pay: FP8 forced at every size (KILN_CUDA_FP8_MIN_TOKENS=0)
 #      against FP16 at batch 8, 16 and 32 x 128 tokens;
 #   4. with BASE=dir (a real checkpoint, e.g. bge-small unpacked by recipes/pack_base.py):
@@ -42,37 +43,50 @@ for m in bert_base bert_large; do
 done
 $L "$PKG/bin/kiln" inspect $P/bert_base-fp8.plan > "$OUT/inspect_bert_base_fp8.txt" 2>&1
 B="$L $PKG/bin/kiln_cuda_bench"
+# Variants: label, plan precision, environment. ALL=1 adds the FP8 plan with all four linears
+# in FP8 (KILN_CUDA_FP8_LINEARS=all; by default only QKV and FFN-in).
+variants=("fp16 fp16 -" "fp8 fp8 -")
+[ "${ALL:-0}" = 1 ] && variants+=("fp8all fp8 KILN_CUDA_FP8_LINEARS=all")
+bench() {  # VARIANT EXTRA_ENV MODEL LABEL ARGS...: one kiln_cuda_bench run
+  local name prec env extra=$2 m=$3 label=$4
+  read -r name prec env <<< "$1"
+  shift 4
+  # shellcheck disable=SC2086
+  env $([ "$env" = - ] || echo "$env") $extra $B $P/$m-$prec.plan --label "$label-$name" "$@"
+}
 {
   for pass in 1 2; do
-    for prec in fp16 fp8; do
-      $B $P/bert_large-$prec.plan --label bert-large-$prec-b128-$pass --batches 128 --seq 384 \
-        --iters 10 --warmup 3
-      $B $P/bert_large-$prec.plan --label bert-large-$prec-b1-$pass --batches 1 --seq 128 \
-        --iters 300
-      $B $P/bert_base-$prec.plan --label bert-base-$prec-b64-$pass --batches 64 --seq 128 \
-        --iters 100
-      $B $P/bert_base-$prec.plan --label bert-base-$prec-b1-$pass --batches 1 --seq 128 \
-        --iters 300
+    for v in "${variants[@]}"; do
+      bench "$v" "" bert_large large-b128-$pass --batches 128 --seq 384 --iters 10 --warmup 3
+      bench "$v" "" bert_large large-b1-$pass --batches 1 --seq 128 --iters 300
+      bench "$v" "" bert_base base-b64-$pass --batches 64 --seq 128 --iters 100
+      bench "$v" "" bert_base base-b1-$pass --batches 1 --seq 128 --iters 300
     done
   done
+  # SWEEP=1: where FP8 starts to pay, FP8 forced at every size.
   if [ "${SWEEP:-0}" = 1 ]; then
     for m in bert_base bert_large; do
       for b in 8 16 32; do
-        $B $P/$m-fp16.plan --label $m-fp16-b$b --batches $b --seq 128 --iters 100
-        KILN_CUDA_FP8_MIN_TOKENS=0 $B $P/$m-fp8.plan --label $m-fp8-forced-b$b --batches $b \
-          --seq 128 --iters 100
+        for v in "${variants[@]}"; do
+          bench "$v" KILN_CUDA_FP8_MIN_TOKENS=0 $m $m-b$b-forced --batches $b --seq 128 \
+            --iters 100
+        done
       done
     done
   fi
-  for prec in fp16 fp8; do
-    $B $P/bert_large-$prec.plan --label bert-large-$prec-profile --batches 128 --seq 384 \
-      --iters 5 --warmup 3 --profile
+  for v in "${variants[@]}"; do
+    bench "$v" "" bert_large large-profile --batches 128 --seq 384 --iters 5 --warmup 3 --profile
   done
 } 2>&1 | grep -E 'RESULT|PROFILE|^[a-z_:]+ .* ms/call|rror' | cut -f3- | tee "$OUT/bench.txt"
+# BASE=dir: accuracy against CPU FP32 on held-out data, FP8 forced at every size (the eval's
+# batches are small).
 if [ -n "${BASE:-}" ]; then
-  for prec in fp16 fp8; do
-    timeout 240 $L "$PKG/bin/kiln" eval --model "$BASE" --device cuda --precision $prec --quiet \
-      --json > "$OUT/eval_$prec.json" 2> "$OUT/eval_$prec.err"
-    echo "eval $prec: exit $? $(head -c 1500 "$OUT/eval_$prec.json") $(tail -2 "$OUT/eval_$prec.err")"
+  for v in "${variants[@]}"; do
+    read -r name prec env <<< "$v"
+    # shellcheck disable=SC2046
+    timeout 240 env $([ "$env" = - ] || echo "$env") KILN_CUDA_FP8_MIN_TOKENS=0 $L \
+      "$PKG/bin/kiln" eval --model "$BASE" --device cuda --precision $prec --quiet --json \
+      > "$OUT/eval_$name.json" 2> "$OUT/eval_$name.err"
+    echo "eval $name: exit $? $(head -c 1500 "$OUT/eval_$name.json")"
   done
 fi

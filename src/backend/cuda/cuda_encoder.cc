@@ -81,6 +81,7 @@ Result<std::unique_ptr<CudaEncoder>> CudaEncoder::create(int device,
   // =rows turns them on for an fp16/bf16 engine too (experiments; =1 is per tensor).
   enc->fp8_rows_ = options.precision == Precision::kFp8 || env_is("KILN_CUDA_FP8", "rows");
   enc->fp8_ = enc->fp8_rows_ || env_is("KILN_CUDA_FP8", "1");
+  enc->fp8_all_linears_ = !enc->fp8_rows_ || env_is("KILN_CUDA_FP8_LINEARS", "all");
   enc->fp8_min_tokens_ = fp8_min_tokens(config.hidden_size);
   if (const char* v = std::getenv("KILN_CUDA_FP8_MIN_TOKENS"); v != nullptr && *v != '\0') {
     enc->fp8_min_tokens_ = std::max<int64_t>(0, std::atoll(v));
@@ -197,7 +198,8 @@ Status CudaEncoder::upload(const model::EncoderWeights& w, const PrebuiltWeights
       return ok_status();
     };
     KILN_RETURN_IF_ERROR(norm(w.embedding_norm, &embedding_norm_));
-    auto linear = [&](const model::DenseWeights& d, const char* name, Linear* dst) -> Status {
+    auto linear = [&](const model::DenseWeights& d, const char* name, Linear* dst,
+                      bool fp8_site) -> Status {
       if (d.bias.size() != static_cast<size_t>(d.out)) {
         return unimplemented(std::string("cuda: linear layer ") + name + " without a bias");
       }
@@ -205,7 +207,8 @@ Status CudaEncoder::upload(const model::EncoderWeights& w, const PrebuiltWeights
       dst->in = d.in;
       KILN_ASSIGN_OR_RETURN(dst->weight, upload_converted(d.weight, dtype_, stream));
       KILN_ASSIGN_OR_RETURN(dst->bias, upload_converted(d.bias, dtype_, stream));
-      if (fp8_ && d.out % 16 == 0 && d.in % 16 == 0) {  // cuBLASLt's FP8 sizes; else 16-bit
+      // cuBLASLt's FP8 sizes; else 16-bit.
+      if (fp8_ && fp8_site && d.out % 16 == 0 && d.in % 16 == 0) {
         KILN_ASSIGN_OR_RETURN(dst->weight8,
                               DeviceBuffer::allocate(static_cast<size_t>(d.out * d.in)));
         KILN_ASSIGN_OR_RETURN(
@@ -222,10 +225,12 @@ Status CudaEncoder::upload(const model::EncoderWeights& w, const PrebuiltWeights
     };
     for (const auto& lw : w.layers) {
       Layer l;
-      KILN_RETURN_IF_ERROR(linear(lw.qkv, "qkv", &l.qkv));
-      KILN_RETURN_IF_ERROR(linear(lw.attn_out, "attn_out", &l.attn_out));
-      KILN_RETURN_IF_ERROR(linear(lw.ffn_in, "ffn_in", &l.ffn_in));
-      KILN_RETURN_IF_ERROR(linear(lw.ffn_out, "ffn_out", &l.ffn_out));
+      // The output GEMMs' inputs (attention output, GELU output) would need a quantization
+      // pass of their own; see fp8_all_linears_.
+      KILN_RETURN_IF_ERROR(linear(lw.qkv, "qkv", &l.qkv, true));
+      KILN_RETURN_IF_ERROR(linear(lw.attn_out, "attn_out", &l.attn_out, fp8_all_linears_));
+      KILN_RETURN_IF_ERROR(linear(lw.ffn_in, "ffn_in", &l.ffn_in, true));
+      KILN_RETURN_IF_ERROR(linear(lw.ffn_out, "ffn_out", &l.ffn_out, fp8_all_linears_));
       KILN_RETURN_IF_ERROR(norm(lw.attn_norm, &l.attn_norm));
       KILN_RETURN_IF_ERROR(norm(lw.ffn_norm, &l.ffn_norm));
       layers_.push_back(std::move(l));

@@ -119,8 +119,12 @@ class CudaEncoder final : public EncoderExecutor {
   // KILN_CUDA_FP8=rows: weights per output channel, inputs per token row (cuBLASLt's
   // outer-vector scales). Experimental KILN_CUDA_FP8=1: weights per tensor at load, each input
   // per tensor on the device before its GEMM. KILN_CUDA_FP8_MIN_TOKENS overrides the bound.
+  // Per row, only QKV and FFN-in run in FP8 unless KILN_CUDA_FP8_LINEARS=all: their inputs come
+  // quantized from the LayerNorm before them, while the attention-output and FFN-out GEMMs would
+  // need a quantization pass that costs about what FP8 saves them (H100 profile, BERT-large).
   bool fp8_ = false;
   bool fp8_rows_ = false;
+  bool fp8_all_linears_ = true;
   int64_t fp8_min_tokens_ = 0;
   std::shared_ptr<const GemmTuning> tuning_;  // null = cuBLASLt's heuristic for every GEMM
   TuningTarget tuned_on_;
