@@ -81,7 +81,7 @@ Result<std::unique_ptr<CudaEncoder>> CudaEncoder::create(int device,
   // =rows turns them on for an fp16/bf16 engine too (experiments; =1 is per tensor).
   enc->fp8_rows_ = options.precision == Precision::kFp8 || env_is("KILN_CUDA_FP8", "rows");
   enc->fp8_ = enc->fp8_rows_ || env_is("KILN_CUDA_FP8", "1");
-  enc->fp8_all_linears_ = !enc->fp8_rows_ || env_is("KILN_CUDA_FP8_LINEARS", "all");
+  enc->fp8_all_linears_ = !enc->fp8_rows_ || !env_is("KILN_CUDA_FP8_LINEARS", "in");
   enc->fp8_min_tokens_ = fp8_min_tokens(config.hidden_size);
   if (const char* v = std::getenv("KILN_CUDA_FP8_MIN_TOKENS"); v != nullptr && *v != '\0') {
     enc->fp8_min_tokens_ = std::max<int64_t>(0, std::atoll(v));
@@ -225,8 +225,8 @@ Status CudaEncoder::upload(const model::EncoderWeights& w, const PrebuiltWeights
     };
     for (const auto& lw : w.layers) {
       Layer l;
-      // The output GEMMs' inputs (attention output, GELU output) would need a quantization
-      // pass of their own; see fp8_all_linears_.
+      // The output GEMMs' inputs (attention output, GELU output) need a quantization pass of
+      // their own; see fp8_all_linears_.
       KILN_RETURN_IF_ERROR(linear(lw.qkv, "qkv", &l.qkv, true));
       KILN_RETURN_IF_ERROR(linear(lw.attn_out, "attn_out", &l.attn_out, fp8_all_linears_));
       KILN_RETURN_IF_ERROR(linear(lw.ffn_in, "ffn_in", &l.ffn_in, true));
