@@ -27,6 +27,10 @@ struct EngineOptions {
   /// packed weights and embedding tables in memory, each running its low-rank updates next to
   /// the linears (FP32 on the CPU). Ignored for checkpoints and plans.
   bool share_base = false;
+  /// FP8 engines (CUDA): the smallest batch, in tokens, whose linears run in FP8; smaller ones
+  /// run FP16 GEMMs. -1 = the device's measured default (KILN_CUDA_FP8_MIN_TOKENS overrides),
+  /// 0 = always FP8 (outputs then do not depend on how requests are batched).
+  int64_t fp8_min_tokens = -1;
 };
 
 /// A packed ragged batch of token sequences: no padding anywhere.

@@ -96,6 +96,8 @@ struct ExecutorOptions {
   /// Run erf-GELU models' GELU as its tanh approximation fused into the FFN-in GEMM, as
   /// TensorRT's BERT plugins do (differences ~1e-3, within FP16 rounding); CUDA only.
   bool fast_gelu = false;
+  /// See EngineOptions::fp8_min_tokens.
+  int64_t fp8_min_tokens = -1;
 };
 
 /// One line of `kiln inspect`: a compiled layer, its kernel and size.

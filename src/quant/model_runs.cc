@@ -27,6 +27,7 @@ Result<std::unique_ptr<backend::EncoderExecutor>> compile_trial(
   eo.precision = precision;
   eo.quant = std::move(quant);
   eo.num_threads = model.num_threads;
+  eo.fp8_min_tokens = 0;  // an FP8 trial measures FP8 at every batch size
   return model.device->compile(model.config, weights, eo);
 }
 

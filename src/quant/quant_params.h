@@ -42,7 +42,8 @@ inline model::DenseWeights& site_weights(model::LayerWeights& layer, LinearSite 
 
 /// One linear layer's quantization.
 struct LinearQuant {
-  Precision precision = Precision::kF32;  ///< kF32, kBF16 or kInt8 (mixed precision per layer)
+  /// kF32, kBF16 or kInt8 (mixed precision per layer); kF16 or kFp8 in CUDA plans
+  Precision precision = Precision::kF32;
   ActivationScaling scaling = ActivationScaling::kDynamicPerToken;
   /// Static scale of the input: real value = int8 value * input_scale (absmax / 127 for the
   /// max calibrator). Only for kStaticPerTensor.

@@ -264,6 +264,7 @@ class EngineImpl final : public Engine {
                  backend::ExecutorOptions eo) {
     eo.num_threads = options_.num_threads;
     eo.profile = options_.profile;
+    eo.fp8_min_tokens = options_.fp8_min_tokens;
     KILN_ASSIGN_OR_RETURN(executor_, device.compile(config_, std::move(weights), eo));
     info_.architecture = config_.architecture;
     info_.task = config_.task;

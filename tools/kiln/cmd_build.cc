@@ -159,7 +159,7 @@ void register_build(CLI::App& app, Runner* runner) {
   cmd->add_option("model_dir", flags->dir, "Hugging Face model directory")->required();
   cmd->add_option("-o,--output", flags->output, "Plan file to write")->required();
   cmd->add_option("--precision", flags->precision,
-                  "fp32, bf16 or int8 (--device cpu); fp16 or bf16 (--device cuda)")
+                  "fp32, bf16 or int8 (--device cpu); fp16, bf16 or fp8 (--device cuda)")
       ->capture_default_str();
   cmd->add_option("--device", flags->device, "Device the plan is built for")->capture_default_str();
   cmd->add_option("--base", flags->base,

@@ -36,9 +36,13 @@ int run(const EvalFlags& f) {
   }
   EngineOptions ref_options = cand_options;
   ref_options.precision = Precision::kF32;
-  ref_options.device = "cpu";  // the FP32 reference runs on the CPU, whatever the candidate's device
+  ref_options.device =
+      "cpu";  // the FP32 reference runs on the CPU, whatever the candidate's device
   auto ref = Engine::load(reference, ref_options);
   if (!ref.ok()) return fail(ref.status().with_context(reference));
+  // An FP8 candidate runs FP8 GEMMs at every batch size: the evaluation's batches are smaller
+  // than the bound under which an FP8 engine serves with FP16 GEMMs.
+  cand_options.fp8_min_tokens = 0;
   auto cand = Engine::load(f.model, cand_options);
   if (!cand.ok()) return fail(cand.status().with_context(f.model));
   quant::EvalOptions options = f.eval;

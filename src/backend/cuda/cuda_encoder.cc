@@ -83,8 +83,16 @@ Result<std::unique_ptr<CudaEncoder>> CudaEncoder::create(int device,
   enc->fp8_ = enc->fp8_rows_ || env_is("KILN_CUDA_FP8", "1");
   enc->fp8_all_linears_ = !enc->fp8_rows_ || !env_is("KILN_CUDA_FP8_LINEARS", "in");
   enc->fp8_min_tokens_ = fp8_min_tokens(config.hidden_size);
-  if (const char* v = std::getenv("KILN_CUDA_FP8_MIN_TOKENS"); v != nullptr && *v != '\0') {
-    enc->fp8_min_tokens_ = std::max<int64_t>(0, std::atoll(v));
+  if (options.fp8_min_tokens >= 0) {
+    enc->fp8_min_tokens_ = options.fp8_min_tokens;
+  } else if (const char* v = std::getenv("KILN_CUDA_FP8_MIN_TOKENS"); v != nullptr && *v) {
+    char* end = nullptr;
+    const long long n = std::strtoll(v, &end, 10);
+    if (*end != '\0' || n < 0) {
+      return invalid_argument(std::string("KILN_CUDA_FP8_MIN_TOKENS=") + v +
+                              ": expected a token count >= 0");
+    }
+    enc->fp8_min_tokens_ = n;
   }
   // --fast-gelu changes only erf-GELU models (tanh-GELU and ReLU ones are fused anyway).
   enc->fast_gelu_ = options.fast_gelu && config.activation == Activation::kGeluErf;
@@ -270,10 +278,11 @@ CudaEncoder::Buffers CudaEncoder::layout(int64_t t, int64_t n, bool types, char*
   const size_t row32 = residual_f32_ ? align256(t * h * 4) : 0;
   const size_t big = align256(t * std::max({3 * h, inter, 2 * h}) * 2);
   const size_t pooled = align256(n * h * sizeof(float));
-  const size_t q = fp8_ ? align256(t * std::max(h, inter)) : 0;
-  const size_t scales = fp8_rows_ ? align256(t * sizeof(float))
-                        : fp8_    ? 2 * kFp8ScaleStride * sizeof(float)
-                                  : 0;
+  const bool fp8_now = fp8_ && t >= fp8_min_tokens_;  // as forward() decides
+  const size_t q = fp8_now ? align256(t * std::max(h, inter)) : 0;
+  const size_t scales = !fp8_now    ? 0
+                        : fp8_rows_ ? align256(t * sizeof(float))
+                                    : 2 * kFp8ScaleStride * sizeof(float);
   Buffers b;
   b.input_bytes = ids + (types ? ids : 0) + cu;
   b.total_bytes = b.input_bytes + row16 + row32 + big + 2 * row16 + pooled + q + scales;
@@ -289,7 +298,7 @@ CudaEncoder::Buffers CudaEncoder::layout(int64_t t, int64_t n, bool types, char*
   b.y = static_cast<char*>(b.ctx) + row16;
   b.out = residual_f32_ ? b.x32 : static_cast<float*>(b.big);
   b.pooled = reinterpret_cast<float*>(static_cast<char*>(b.y) + row16);
-  if (fp8_) {
+  if (fp8_now) {
     b.q = reinterpret_cast<char*>(b.pooled) + pooled;
     b.scales = reinterpret_cast<float*>(static_cast<char*>(b.q) + q);
   }
@@ -544,8 +553,10 @@ std::vector<LayerReport> CudaEncoder::describe() const {
                                                         : "cublasLt+cuda:bias_gelu_erf";
   // GEMMs say whether their 16-bit algorithms were timed here (autotuned) or left to the
   // heuristic (as FP8 GEMMs always are).
-  const auto tuned_for = [&](const Linear&) {
-    return tuning_ != nullptr ? std::string(" [tuned]") : std::string();
+  const auto tuned_for = [&](const Linear& w) {
+    if (tuning_ == nullptr) return std::string();
+    return w.fp8() ? " [tuned below " + std::to_string(fp8_min_tokens_) + " tokens]"
+                   : std::string(" [tuned]");
   };
   for (size_t i = 0; i < layers_.size(); ++i) {
     const Layer& l = layers_[i];

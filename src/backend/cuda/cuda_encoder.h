@@ -35,10 +35,15 @@ inline int64_t fp8_min_tokens(int64_t hidden) { return hidden >= 1024 ? 2048 : 8
 /// every run (tests use it to catch reads of memory nothing wrote); KILN_CUDA_GRAPHS=0 turns
 /// graphs off; KILN_CUDA_ATTENTION=simple picks the reference attention kernel;
 /// KILN_CUDA_SMALL_GEMM=1 sends the GEMMs of batches of <= 128 tokens to small_gemm.h's
-/// kernel (an experiment: slower than cuBLASLt so far, docs/PERFORMANCE.md).
+/// kernel (an experiment: slower than cuBLASLt so far, docs/PERFORMANCE.md); KILN_CUDA_FP8,
+/// KILN_CUDA_FP8_MIN_TOKENS and KILN_CUDA_FP8_LINEARS shape the FP8 linears (fp8_ below).
+/// An FP8 engine's result for a sequence depends on the size of the batch it runs in: FP8
+/// GEMMs from fp8_min_tokens_ tokens, FP16 below (ExecutorOptions::fp8_min_tokens = 0 makes it
+/// FP8 always, and batching-independent: per-token scales).
 class CudaEncoder final : public EncoderExecutor {
  public:
-  /// Uploads the weights, converted to `options.precision` (kF16 or kBF16), to `device`.
+  /// Uploads the weights, converted to `options.precision` (kF16 or kBF16; kFp8: FP16 plus an
+  /// E4M3 copy of the linears), to `device`.
   static Result<std::unique_ptr<CudaEncoder>> create(int device, const model::ModelConfig& config,
                                                      model::EncoderWeights weights,
                                                      const ExecutorOptions& options);

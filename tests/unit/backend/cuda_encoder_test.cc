@@ -349,14 +349,16 @@ TEST_P(CudaEncoderTest, GraphReplaysTakeNewInputs) {
   EXPECT_EQ(run(*gpu, c, h), eager_c);
 }
 
-// The experimental FP8 linears (KILN_CUDA_FP8=1: E4M3 weights and inputs with per-tensor
-// scales; =rows: per output channel and per token row) against CPU FP32. The bounds are loose
-// (E4M3 keeps 3 mantissa bits: about 3% per element before accumulation); what they catch is a
-// wrong scale, layout or byte order, which gives garbage (cosine near 0). Measured on the H100
-// (2026-11-28): the BERT-base shape (random weights) stays at rel 0.07-0.08 and cosine
-// 0.995-0.996; the tiny random checkpoints, whose few wide-spread weights quantize worst, at rel
-// 0.12-0.38 and cosine 0.91-0.997.
+// The experimental FP8 linears in an fp16/bf16 engine (KILN_CUDA_FP8=1: E4M3 weights and inputs
+// with per-tensor scales; =rows: per output channel and per token row), forced at every batch
+// size, against CPU FP32. The bounds are loose (E4M3 keeps 3 mantissa bits: about 3% per element
+// before accumulation); what they catch is a wrong scale, layout or byte order, which gives
+// garbage (cosine near 0). The lower bound on the error checks that FP8 ran at all (FP16 stays
+// under 5e-3). Measured on the H100 (2026-11-28): the BERT-base shape (random weights) at rel
+// 0.07-0.08 and cosine 0.995-0.996; the tiny random checkpoints, whose few wide-spread weights
+// quantize worst, at rel 0.12-0.45 and cosine 0.85-0.997.
 TEST_P(CudaEncoderTest, Fp8LinearsStayCloseToCpuFp32) {
+  setenv("KILN_CUDA_FP8_MIN_TOKENS", "0", 1);
   for (const char* mode : {"1", "rows"}) {
     setenv("KILN_CUDA_FP8", mode, 1);
     for (const std::string& dir : model_dirs()) {
@@ -368,11 +370,13 @@ TEST_P(CudaEncoderTest, Fp8LinearsStayCloseToCpuFp32) {
       const double rel = rel_error_nan_fails(out, ref);
       std::printf("%s fp8 linears (%s), %s out: hidden rel error %.2e, worst cosine %.6f\n",
                   dir.c_str(), mode, precision_name(p()).data(), rel, worst_cos);
-      EXPECT_LE(rel, is_tiny(dir) ? 0.5 : 0.15);
-      EXPECT_GE(worst_cos, is_tiny(dir) ? 0.85 : 0.99);
+      EXPECT_LE(rel, is_tiny(dir) ? 0.6 : 0.15);
+      EXPECT_GT(rel, 1e-2) << "no FP8 GEMM ran";
+      EXPECT_GE(worst_cos, is_tiny(dir) ? 0.8 : 0.99);
     }
   }
   unsetenv("KILN_CUDA_FP8");
+  unsetenv("KILN_CUDA_FP8_MIN_TOKENS");
 }
 
 // --precision fp8 (per output channel weights, per token activations) against CPU FP32, with
@@ -400,8 +404,9 @@ TEST(CudaEncoderFp8, PrecisionFp8StaysCloseToCpuFp32AndRaggedMatchesOneByOne) {
     const auto& [h, batch, gpu, ref, out] = r;
     const double rel = rel_error_nan_fails(out, ref);
     const double worst_cos = worst_pooled_cosine(out, ref, batch.cu, h);
-    EXPECT_LE(rel, is_tiny(dir) ? 0.5 : 0.15);
-    EXPECT_GE(worst_cos, is_tiny(dir) ? 0.85 : 0.99);
+    EXPECT_LE(rel, is_tiny(dir) ? 0.6 : 0.15);
+    EXPECT_GT(rel, 1e-2) << "no FP8 GEMM ran";
+    EXPECT_GE(worst_cos, is_tiny(dir) ? 0.8 : 0.99);
     double worst_single = 0;
     for (size_t s = 0; s + 1 < batch.cu.size(); ++s) {
       const auto single = run(*gpu, batch.one(s), h);
