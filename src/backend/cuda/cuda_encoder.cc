@@ -477,6 +477,7 @@ Status CudaEncoder::enqueue(StreamContext& c, const Buffers& b, const EncoderInp
   // the QKV and FFN-in GEMMs that read it then skip their own quantization pass.
   // Small batches run the 16-bit GEMMs (fp8_min_tokens_).
   const bool fp8_now = fp8_ && t >= fp8_min_tokens_;
+  if (fp8_now && b.q == nullptr) return internal_error("cuda: FP8 buffers missing for this batch");
   const Fp8RowsOut fp8_x = fp8_rows_ && fp8_now ? Fp8RowsOut{b.q, b.scales} : Fp8RowsOut{};
   auto linear = [&](const char* name, const Linear& w, Epilogue epi, const void* x,
                     const void* bias, void* y, bool x_in_q = false) -> Status {
