@@ -206,27 +206,39 @@ TEST(CudaTuning, FastGeluStaysWithinTolerance) {
   EXPECT_NE(cpu.status().message().find("fast-gelu"), std::string::npos);
 }
 
-TEST(CudaTuning, PlanCarriesTheTuning) {
-  KILN_SKIP_WITHOUT_GPU();
-  const std::string dir = kTiny + "bert";
-  auto source = plan::read_model_dir(dir);
-  ASSERT_TRUE(source.ok()) << source.status().to_string();
+// The tiny BERT built into a tuned CUDA plan at `precision` under the temp folder and loaded on
+// the GPU; null after a failed expectation. The plan file is removed once loaded.
+std::unique_ptr<Engine> tuned_tiny_plan(Precision precision) {
+  auto source = plan::read_model_dir(kTiny + "bert");
+  EXPECT_TRUE(source.ok()) << source.status().to_string();
+  if (!source.ok()) return nullptr;
   plan::BuildOptions b;
   b.device = "cuda";
-  b.precision = Precision::kF16;
+  b.precision = precision;
   b.autotune_max_tokens = 64;
   const std::string path =
-      (std::filesystem::temp_directory_path() / "kiln_cuda_tuning_test.plan").string();
-  ASSERT_TRUE(plan::write_plan(*source, b, path).ok());
+      (std::filesystem::temp_directory_path() /
+       ("kiln_cuda_tuning_test_" + std::string(precision_name(precision)) + ".plan"))
+          .string();
+  const Status built = plan::write_plan(*source, b, path);
+  EXPECT_TRUE(built.ok()) << built.to_string();
+  if (!built.ok()) return nullptr;
   EngineOptions eo;
   eo.device = "cuda";
   auto engine = Engine::load(path, eo);
-  ASSERT_TRUE(engine.ok()) << engine.status().to_string();
+  std::filesystem::remove(path);
+  EXPECT_TRUE(engine.ok()) << engine.status().to_string();
+  return engine.ok() ? std::move(*engine) : nullptr;
+}
+
+TEST(CudaTuning, PlanCarriesTheTuning) {
+  KILN_SKIP_WITHOUT_GPU();
+  auto engine = tuned_tiny_plan(Precision::kF16);
+  ASSERT_NE(engine, nullptr);
   bool tagged = false;
-  for (const auto& l : (*engine)->describe_layers())
+  for (const auto& l : engine->describe_layers())
     tagged = tagged || l.find("[tuned]") != std::string::npos;
   EXPECT_TRUE(tagged);
-  std::filesystem::remove(path);
 }
 
 // `kiln build --device cuda --precision fp8`: the plan says fp8; loaded, its linears run as
@@ -234,29 +246,16 @@ TEST(CudaTuning, PlanCarriesTheTuning) {
 TEST(CudaTuning, Fp8PlanLoadsWithFp8Linears) {
   KILN_SKIP_WITHOUT_GPU();
   unsetenv("KILN_CUDA_FP8_MIN_TOKENS");  // the default bound
-  auto source = plan::read_model_dir(kTiny + "bert");
-  ASSERT_TRUE(source.ok()) << source.status().to_string();
-  plan::BuildOptions b;
-  b.device = "cuda";
-  b.precision = Precision::kFp8;
-  b.autotune_max_tokens = 64;
-  const std::string path =
-      (std::filesystem::temp_directory_path() / "kiln_cuda_fp8_test.plan").string();
-  const Status built = plan::write_plan(*source, b, path);
-  ASSERT_TRUE(built.ok()) << built.to_string();
-  EngineOptions eo;
-  eo.device = "cuda";
-  auto engine = Engine::load(path, eo);
-  ASSERT_TRUE(engine.ok()) << engine.status().to_string();
-  EXPECT_EQ((*engine)->options().precision, Precision::kFp8);
+  auto engine = tuned_tiny_plan(Precision::kFp8);
+  ASSERT_NE(engine, nullptr);
+  EXPECT_EQ(engine->options().precision, Precision::kFp8);
   int fp8_layers = 0, tuned = 0;
-  for (const auto& l : (*engine)->describe_layers()) {
+  for (const auto& l : engine->describe_layers()) {
     fp8_layers += l.find("fp8 e4m3 per row from 8192 tokens") != std::string::npos;
     tuned += l.find("[tuned below 8192 tokens]") != std::string::npos;
   }
   EXPECT_GT(fp8_layers, 0);
   EXPECT_GT(tuned, 0);
-  std::filesystem::remove(path);
 }
 
 }  // namespace

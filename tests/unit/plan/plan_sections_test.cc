@@ -39,32 +39,21 @@ TEST(QuantSection, RoundTrips) {
   EXPECT_TRUE(back->quant.layers[1].sites[0].smooth.empty());
 }
 
-TEST(QuantSection, Fp16PlansRoundTrip) {
-  QuantRecord rec;
-  rec.precision = Precision::kF16;  // a CUDA plan
-  rec.quant.layers.resize(2);
-  for (auto& l : rec.quant.layers) {
-    for (auto& site : l.sites) site.precision = Precision::kF16;
+TEST(QuantSection, CudaPlansRoundTrip) {
+  for (Precision p : {Precision::kF16, Precision::kFp8}) {  // fp16 and fp8 CUDA plans
+    SCOPED_TRACE(precision_name(p));
+    QuantRecord rec;
+    rec.precision = p;
+    rec.quant.layers.resize(2);
+    for (auto& l : rec.quant.layers) {
+      for (auto& site : l.sites) site.precision = p;
+    }
+    auto back = decode_quant(encode_quant(rec), 2, 4, 6);
+    ASSERT_TRUE(back.ok()) << back.status().to_string();
+    EXPECT_EQ(back->precision, p);
+    EXPECT_EQ(back->quant.layers[1].sites[3].precision, p);
+    EXPECT_EQ(precision_summary(p, back->quant), precision_name(p));
   }
-  auto back = decode_quant(encode_quant(rec), 2, 4, 6);
-  ASSERT_TRUE(back.ok()) << back.status().to_string();
-  EXPECT_EQ(back->precision, Precision::kF16);
-  EXPECT_EQ(back->quant.layers[1].sites[3].precision, Precision::kF16);
-  EXPECT_EQ(precision_summary(Precision::kF16, back->quant), "fp16");
-}
-
-TEST(QuantSection, Fp8PlansRoundTrip) {
-  QuantRecord rec;
-  rec.precision = Precision::kFp8;  // a CUDA plan with E4M3 linears
-  rec.quant.layers.resize(2);
-  for (auto& l : rec.quant.layers) {
-    for (auto& site : l.sites) site.precision = Precision::kFp8;
-  }
-  auto back = decode_quant(encode_quant(rec), 2, 4, 6);
-  ASSERT_TRUE(back.ok()) << back.status().to_string();
-  EXPECT_EQ(back->precision, Precision::kFp8);
-  EXPECT_EQ(back->quant.layers[1].sites[3].precision, Precision::kFp8);
-  EXPECT_EQ(precision_summary(Precision::kFp8, back->quant), "fp8");
 }
 
 TEST(Precision, NamesRoundTrip) {
