@@ -188,6 +188,9 @@ Result<std::unique_ptr<ModelBackend>> create_encoder_backend(const BackendContex
     return invalid_argument("parameter share_base '" + share + "': expected true or false");
   }
   options.share_base = share == "true";
+  // FP8 GPU models: the smallest batch (tokens) whose linears run in FP8 (-1: the device's
+  // default; 0: FP8 at every size, so results do not depend on batching). See EngineOptions.
+  KILN_ASSIGN_OR_RETURN(options.fp8_min_tokens, int_parameter(*config, "fp8_min_tokens", -1, -1));
   auto loaded = Engine::load(dir, options);
 #ifdef __GLIBC__
   // Loading converts and packs weights through large temporary buffers; hand the freed memory

@@ -267,6 +267,23 @@ TEST(EncoderServing, BadTokenBudgetFailsLoad) {
       << server.status().message();
 }
 
+TEST(EncoderServing, BadFp8BoundFailsLoad) {
+  for (const char* bad : {"-2", "soon"}) {
+    TempRepo repo;
+    repo.add_encoder("b", "bert",
+                     std::string("parameters { key: \"fp8_min_tokens\" value: { string_value: \"") +
+                         bad + "\" } }");
+    ServerOptions options;
+    options.model_repositories = {repo.path()};
+    options.threads_per_instance = 1;
+    auto server = Server::create(options);
+    ASSERT_FALSE(server.ok()) << bad;
+    EXPECT_NE(server.status().message().find("fp8_min_tokens '" + std::string(bad) + "'"),
+              std::string::npos)
+        << server.status().message();
+  }
+}
+
 TEST(EncoderServing, PreserveOrderingWithTwoInstances) {
   TempRepo repo;
   repo.add_encoder("ord", "bert",
