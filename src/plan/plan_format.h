@@ -45,8 +45,9 @@ namespace kiln::plan {
 
 inline constexpr char kMagic[8] = {'K', 'I', 'L', 'N', 'P', 'L', 'A', 'N'};
 /// The newest format this kiln reads and the one it writes. 2 added F16 tensors and FP16
-/// layers (CUDA plans); version 1 plans read unchanged.
-inline constexpr uint32_t kFormatVersion = 2;
+/// layers (CUDA plans), 3 FP8 layers (precision code 4: an older kiln says the plan is newer
+/// rather than corrupt); older plans read unchanged.
+inline constexpr uint32_t kFormatVersion = 3;
 inline constexpr uint64_t kHeaderSize = 256;
 inline constexpr uint64_t kSectionEntrySize = 64;
 inline constexpr uint64_t kSectionNameSize = 32;
