@@ -22,13 +22,19 @@ struct AttentionShape {
 /// each; writes ctx [tokens, hidden]. `max_seqlen` is the longest sequence (sizes the grid).
 /// Device pointers (cu_seqlens too), `dtype` F16 or BF16, enqueued on `stream`.
 ///
+/// How attention() shares queries among a block's 4 warps: 16 rows each (64-query blocks), or
+/// 32 (128-query blocks, head_dim up to 64; each shared-memory K/V fragment feeds twice the
+/// MMAs). kAuto takes 32 rows when the grid still has a few blocks for every SM.
+enum class AttentionTiling { kAuto, kRows16, kRows32 };
+
 /// Tensor-core kernel (mma.sync m16n8k16, FP32 accumulation, P rounded to `dtype` before P.V
 /// as flash-attention does): head_dim 16, 32, 64 or 128.
 Status attention(DType dtype, const void* qkv, const int32_t* cu_seqlens, int64_t num_sequences,
-                 int64_t max_seqlen, const AttentionShape& shape, void* ctx, cudaStream_t stream);
-/// Queries per block of attention(): its grid depends on `max_seqlen` only through
-/// ceil(max_seqlen / kAttentionQueryBlock), so a captured launch serves every longest length
-/// with the same count.
+                 int64_t max_seqlen, const AttentionShape& shape, void* ctx, cudaStream_t stream,
+                 AttentionTiling tiling = AttentionTiling::kAuto);
+/// Queries per block of attention() at 16 rows per warp: its grid and tiling depend on
+/// `max_seqlen` only through ceil(max_seqlen / kAttentionQueryBlock), so a captured launch
+/// serves every longest length with the same count.
 inline constexpr int64_t kAttentionQueryBlock = 64;
 /// Whether attention() supports `head_dim`.
 bool attention_supports(int64_t head_dim);

@@ -317,13 +317,20 @@ TEST_P(CudaOpsTest, AttentionMatchesReferenceOnRaggedBatches) {
       const auto ref = attention_ref(qkv, cu, heads, d);
       DeviceMem d_qkv(to_16bit(qkv, dt())), d_cu(cu);
       const AttentionShape shape{heads, d, static_cast<float>(1.0 / std::sqrt(double(d)))};
-      for (bool mma : {true, false}) {
-        SCOPED_TRACE(std::string(mma ? "mma" : "simple") + " head_dim " + std::to_string(d));
+      // The tensor-core kernel at 16 and 32 rows per warp (head_dim 128 runs 16 either way),
+      // then the simple one.
+      for (int kernel : {16, 32, 0}) {
+        SCOPED_TRACE((kernel ? "mma rows " + std::to_string(kernel) : std::string("simple")) +
+                     " head_dim " + std::to_string(d));
         DeviceMem d_ctx(t * heads * d * 2);
-        const auto run = mma ? backend::cuda::attention : backend::cuda::attention_simple;
-        ASSERT_TRUE(
-            run(dt(), d_qkv.get(), d_cu.get<int32_t>(), n, max_len, shape, d_ctx.get(), nullptr)
-                .ok());
+        const auto tiling = kernel == 32 ? backend::cuda::AttentionTiling::kRows32
+                                         : backend::cuda::AttentionTiling::kRows16;
+        ASSERT_TRUE((kernel
+                         ? backend::cuda::attention(dt(), d_qkv.get(), d_cu.get<int32_t>(), n,
+                                                    max_len, shape, d_ctx.get(), nullptr, tiling)
+                         : backend::cuda::attention_simple(dt(), d_qkv.get(), d_cu.get<int32_t>(),
+                                                           n, max_len, shape, d_ctx.get(), nullptr))
+                        .ok());
         const auto ctx = from_16bit(d_ctx.download<uint16_t>(), dt());
         // P is rounded to 16 bits before P.V in the tensor-core kernel: allow one more rounding.
         EXPECT_LE(rel_error_nan_fails(ctx, ref), 2 * tolerance(dt()));
