@@ -1,7 +1,8 @@
 // The linear layers of one encoder layer through cuBLASLt, FP16 against FP8 (E4M3, per-tensor
 // scales, with and without Hopper's fast FP8 accumulation), plus the cost of quantizing each
 // GEMM's input to FP8: what an FP8 plan would gain per layer before it is built. Weights rotate
-// through copies filling 256 MiB, so they come from HBM as in a forward pass, not from L2.
+// through copies filling 256 MiB, so they come from HBM as in a forward pass, not from L2
+// (--weight-mib 1: two copies, which stay in L2, to see what a prefetch into L2 could gain).
 //   kiln_gemm_bench [--hidden 1024] [--ffn 4096] [--rows 49152,128] [--iters 50]
 // Prints one RESULT line per shape and variant, and a per-layer sum per row count.
 #include <cuda_runtime.h>
@@ -53,26 +54,36 @@ struct Layer {
   Epilogue epilogue;
 };
 
-// Median device time in ms of one call of f(i): `iters` samples of kReps calls enqueued back to
-// back between two events (so the host's launch time hides behind the device's work, as in a
-// forward pass), after `warmup` calls.
-constexpr int kReps = 10;
+// Median device time in ms of one call of f(i): `reps` calls f(0) .. f(reps - 1) captured in a
+// CUDA graph, launched `iters` times between two events after `warmup` launches. The graph
+// leaves the host's time per call (a cuBLASLt call takes longer than a small GEMM) out, as the
+// forward pass's graphs do.
 template <typename F>
-double time_ms(int iters, int warmup, cudaStream_t stream, F&& f) {
+double time_ms(int iters, int warmup, int reps, cudaStream_t stream, F&& f) {
   cudaEvent_t a, b;
   CHECK_CUDA(cudaEventCreate(&a));
   CHECK_CUDA(cudaEventCreate(&b));
-  for (int i = 0; i < warmup; ++i) f(i);
+  cudaGraph_t graph = nullptr;
+  cudaGraphExec_t exec = nullptr;
+  f(0);  // plans the GEMM (cuBLASLt's heuristic) outside the capture
+  CHECK_CUDA(cudaStreamSynchronize(stream));
+  CHECK_CUDA(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+  for (int r = 0; r < reps; ++r) f(r);
+  CHECK_CUDA(cudaStreamEndCapture(stream, &graph));
+  CHECK_CUDA(cudaGraphInstantiate(&exec, graph, 0));
+  for (int i = 0; i < warmup; ++i) CHECK_CUDA(cudaGraphLaunch(exec, stream));
   std::vector<float> ms;
   for (int i = 0; i < iters; ++i) {
     CHECK_CUDA(cudaEventRecord(a, stream));
-    for (int r = 0; r < kReps; ++r) f(i * kReps + r);
+    CHECK_CUDA(cudaGraphLaunch(exec, stream));
     CHECK_CUDA(cudaEventRecord(b, stream));
     CHECK_CUDA(cudaEventSynchronize(b));
     float t = 0;
     CHECK_CUDA(cudaEventElapsedTime(&t, a, b));
-    ms.push_back(t / kReps);
+    ms.push_back(t / reps);
   }
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
   cudaEventDestroy(a);
   cudaEventDestroy(b);
   std::sort(ms.begin(), ms.end());
@@ -86,11 +97,13 @@ int main(int argc, char** argv) {
   int64_t hidden = 1024, ffn = 4096;
   std::vector<int64_t> rows_list = {49152, 128};
   int iters = 50, warmup = 10;
+  size_t weight_mib = 256;
   app.add_option("--hidden", hidden);
   app.add_option("--ffn", ffn);
   app.add_option("--rows", rows_list)->delimiter(',');
   app.add_option("--iters", iters);
   app.add_option("--warmup", warmup);
+  app.add_option("--weight-mib", weight_mib, "weight copies to rotate through (MiB)");
   CLI11_PARSE(app, argc, argv);
 
   const std::vector<Layer> layers = {{"qkv", 3 * hidden, hidden, Epilogue::kBias},
@@ -112,10 +125,10 @@ int main(int argc, char** argv) {
   for (int64_t rows : rows_list) {
     double sum16 = 0, sum8 = 0, sum8_fast = 0, sum_quant = 0, sum8_rows = 0, sum_quant_rows = 0;
     for (const Layer& l : layers) {
-      // Weights: enough copies to fill 256 MiB (at least 2), rotated per call.
+      // Weights: enough copies to fill --weight-mib (at least 2), rotated per call.
       const size_t w16 = static_cast<size_t>(l.out * l.in) * 2;
       const int copies = static_cast<int>(
-          std::min<size_t>(kMaxCopies, std::max<size_t>(2, (size_t{256} << 20) / w16)));
+          std::min<size_t>(kMaxCopies, std::max<size_t>(2, (weight_mib << 20) / w16)));
       std::vector<void*> w16s, w8s;
       for (int c = 0; c < copies; ++c) {
         w16s.push_back(device_alloc(w16));
@@ -141,37 +154,39 @@ int main(int argc, char** argv) {
       CHECK_OK(kiln::backend::cuda::fill_random(DType::kF16, bias, l.out, 8, stream));
       CHECK_OK(kiln::backend::cuda::quantize_fp8_dynamic(DType::kF16, x16, rows * l.in, scales,
                                                          slot(1), x8, stream));
+      // Calls per graph: enough small GEMMs to cycle through copies beyond L2's 50 MB.
+      const int reps = rows <= 4096 ? 64 : 8;
       const GemmShape s16{rows, l.out, l.in, l.epilogue, DType::kF16};
       GemmShape s8 = s16;
       s8.fp8 = true;
       GemmShape s8f = s8;
       s8f.fp8_fast_accum = true;
-      const double t16 = time_ms(iters, warmup, stream, [&](int i) {
+      const double t16 = time_ms(iters, warmup, reps, stream, [&](int i) {
         CHECK_OK(gemm.run(s16, x16, w16s[i % copies], bias, y, stream));
       });
-      const double t8 = time_ms(iters, warmup, stream, [&](int i) {
+      const double t8 = time_ms(iters, warmup, reps, stream, [&](int i) {
         CHECK_OK(
             gemm.run_fp8(s8, x8, w8s[i % copies], bias, y, slot(1), slot(2 + i % copies), stream));
       });
-      const double t8f = time_ms(iters, warmup, stream, [&](int i) {
+      const double t8f = time_ms(iters, warmup, reps, stream, [&](int i) {
         CHECK_OK(
             gemm.run_fp8(s8f, x8, w8s[i % copies], bias, y, slot(1), slot(2 + i % copies), stream));
       });
       GemmShape s8r = s8;
       s8r.fp8_rowwise = true;
-      const double tqr = time_ms(iters, warmup, stream, [&](int) {
+      const double tqr = time_ms(iters, warmup, reps, stream, [&](int) {
         CHECK_OK(kiln::backend::cuda::quantize_fp8_rows(DType::kF16, x16, rows, l.in, x_rows, x8,
                                                         stream));
       });
-      const double t8r = time_ms(iters, warmup, stream, [&](int i) {
+      const double t8r = time_ms(iters, warmup, reps, stream, [&](int i) {
         CHECK_OK(gemm.run_fp8(s8r, x8, w8s[i % copies], bias, y, x_rows, w_rows, stream));
       });
       // Static quantization of the input (a calibrated scale): one read, one narrower write.
-      const double tq = time_ms(iters, warmup, stream, [&](int) {
+      const double tq = time_ms(iters, warmup, reps, stream, [&](int) {
         CHECK_OK(
             kiln::backend::cuda::quantize_fp8(DType::kF16, x16, rows * l.in, slot(1), x8, stream));
       });
-      const double tqd = time_ms(iters, warmup, stream, [&](int) {
+      const double tqd = time_ms(iters, warmup, reps, stream, [&](int) {
         CHECK_OK(kiln::backend::cuda::quantize_fp8_dynamic(DType::kF16, x16, rows * l.in, scales,
                                                            slot(1), x8, stream));
       });

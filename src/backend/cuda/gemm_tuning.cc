@@ -245,18 +245,36 @@ Result<TunedGemm> GemmRunner::tune(const GemmShape& s, const void* x,
   KILN_CUDA_CHECK(cudaEventCreate(&ev.stop));
   const float alpha = 1.0f, beta = 0.0f;
   size_t next = 0;
-  // Microseconds per call over `calls` back-to-back calls; negative when cuBLASLt refuses the
-  // algorithm at launch.
+  // Microseconds per call over `calls` back-to-back calls, captured in a CUDA graph and timed
+  // from its second launch: device time alone, as the forward pass's graphs run them. (Timed
+  // from the host, a small GEMM's cuBLASLt call takes longer than its kernel, so the launches
+  // were timed instead of the kernels, and the choice at small buckets was noise.) Negative
+  // when cuBLASLt refuses the algorithm.
   auto time = [&](const cublasLtMatmulAlgo_t& algo, int calls) -> Result<double> {
-    KILN_CUDA_CHECK(cudaEventRecord(ev.start, stream));
-    for (int i = 0; i < calls; ++i) {
+    KILN_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+    bool refused = false;
+    for (int i = 0; i < calls && !refused; ++i) {
       const void* w = weights[next++ % weights.size()];
-      if (cublasLtMatmul(handle_, p.desc, &alpha, w, p.a, x, p.b, &beta, y, p.c, y, p.c, &algo,
-                         workspace_.get(), workspace_.bytes(), stream) != CUBLAS_STATUS_SUCCESS) {
-        KILN_CUDA_CHECK(cudaStreamSynchronize(stream));
-        return -1.0;
-      }
+      refused =
+          cublasLtMatmul(handle_, p.desc, &alpha, w, p.a, x, p.b, &beta, y, p.c, y, p.c, &algo,
+                         workspace_.get(), workspace_.bytes(), stream) != CUBLAS_STATUS_SUCCESS;
     }
+    cudaGraph_t graph = nullptr;
+    const cudaError_t ended = cudaStreamEndCapture(stream, &graph);
+    struct GraphGuard {
+      cudaGraph_t g;
+      cudaGraphExec_t e = nullptr;
+      ~GraphGuard() {
+        if (e != nullptr) cudaGraphExecDestroy(e);
+        if (g != nullptr) cudaGraphDestroy(g);
+      }
+    } guard{graph};
+    if (refused) return -1.0;
+    KILN_CUDA_CHECK(ended);
+    KILN_CUDA_CHECK(cudaGraphInstantiate(&guard.e, graph, 0));
+    KILN_CUDA_CHECK(cudaGraphLaunch(guard.e, stream));  // warm-up
+    KILN_CUDA_CHECK(cudaEventRecord(ev.start, stream));
+    KILN_CUDA_CHECK(cudaGraphLaunch(guard.e, stream));
     KILN_CUDA_CHECK(cudaEventRecord(ev.stop, stream));
     KILN_CUDA_CHECK(cudaEventSynchronize(ev.stop));
     float ms = 0;
