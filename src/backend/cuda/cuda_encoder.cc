@@ -76,12 +76,15 @@ Result<std::unique_ptr<CudaEncoder>> CudaEncoder::create(int device,
   enc->residual_f32_ = enc->dtype_ == DType::kBF16;
   enc->graphs_ = !env_is("KILN_CUDA_GRAPHS", "0");
   enc->mma_attention_ = attention_supports(head_dim) && !env_is("KILN_CUDA_ATTENTION", "simple");
+  enc->attention_tiling_ = env_is("KILN_CUDA_ATTENTION", "rows16")   ? AttentionTiling::kRows16
+                           : env_is("KILN_CUDA_ATTENTION", "rows32") ? AttentionTiling::kRows32
+                                                                     : AttentionTiling::kAuto;
   enc->small_gemm_ = env_is("KILN_CUDA_SMALL_GEMM", "1");
   // --precision fp8: per-row (per output channel, per token) E4M3 linears. KILN_CUDA_FP8=1 or
   // =rows turns them on for an fp16/bf16 engine too (experiments; =1 is per tensor).
   enc->fp8_rows_ = options.precision == Precision::kFp8 || env_is("KILN_CUDA_FP8", "rows");
   enc->fp8_ = enc->fp8_rows_ || env_is("KILN_CUDA_FP8", "1");
-  enc->fp8_all_linears_ = !enc->fp8_rows_ || !env_is("KILN_CUDA_FP8_LINEARS", "in");
+  enc->fp8_all_linears_ = !enc->fp8_rows_ || env_is("KILN_CUDA_FP8_LINEARS", "all");
   enc->fp8_min_tokens_ = fp8_min_tokens(config.hidden_size);
   if (options.fp8_min_tokens >= 0) {
     enc->fp8_min_tokens_ = options.fp8_min_tokens;
@@ -507,8 +510,9 @@ Status CudaEncoder::enqueue(StreamContext& c, const Buffers& b, const EncoderInp
     KILN_RETURN_IF_ERROR(
         linear("qkv", l.qkv, Epilogue::kBias, b.x, l.qkv.bias.get(), b.big, /*x_in_q=*/i > 0));
     KILN_RETURN_IF_ERROR(timed("attention", [&] {
-      return mma_attention_ ? attention(dtype_, b.big, b.cu, n, max_len, shape, b.ctx, st)
-                            : attention_simple(dtype_, b.big, b.cu, n, max_len, shape, b.ctx, st);
+      return mma_attention_
+                 ? attention(dtype_, b.big, b.cu, n, max_len, shape, b.ctx, st, attention_tiling_)
+                 : attention_simple(dtype_, b.big, b.cu, n, max_len, shape, b.ctx, st);
     }));
     // x = LN(ctx Wo^T + bo + x)
     KILN_RETURN_IF_ERROR(linear("attn_out", l.attn_out, Epilogue::kNone, b.ctx, nullptr, b.y));

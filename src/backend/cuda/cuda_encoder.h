@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/cuda/attention.h"
 #include "backend/cuda/cuda_context.h"
 #include "backend/cuda/gemm_tuning.h"
 #include "backend/cuda/memory.h"
@@ -17,11 +18,12 @@ namespace kiln::backend::cuda {
 
 /// Batches of fewer tokens than this run an FP8 engine's linears as 16-bit GEMMs: at small sizes
 /// the GEMMs are no faster in FP8 and the quantization passes are extra. Measured on the H100
-/// (2026-11-28, per-row FP8 forced at every size against tuned FP16, x 128 tokens):
-///   BERT-base  (hidden 768):  batch 1 -30%, 8 -18%, 16 -6%, 32 -3%, 64 +2 to +4%
-///   BERT-large (hidden 1024): batch 1 -28%, 8 -2%, 16 +8%, 32 +7%; 128 x 384 +13%
+/// (2026-11-28, QKV and FFN-in in FP8 per row, forced at every size, against tuned FP16, x 128
+/// tokens, one call):
+///   BERT-base  (hidden 768):  batch 8 -3%, 16 -1%, 32 +1%, 64 +8%
+///   BERT-large (hidden 1024): batch 8 +4%, 16 +8%, 32 +12%; 128 x 384 +15%
 /// Wider layers pay off sooner.
-inline int64_t fp8_min_tokens(int64_t hidden) { return hidden >= 1024 ? 2048 : 8192; }
+inline int64_t fp8_min_tokens(int64_t hidden) { return hidden >= 1024 ? 1024 : 4096; }
 
 /// See EncoderExecutor. run() is thread-safe: each call leases its own stream context (stream,
 /// cuBLASLt workspace, pinned staging) and activation block from the caching allocator, so
@@ -33,7 +35,8 @@ inline int64_t fp8_min_tokens(int64_t hidden) { return hidden >= 1024 ? 2048 : 8
 /// events (device time per op; the first kProfileWarmupRuns runs are left out) and graphs are off.
 /// Environment, read at compile time: KILN_CUDA_POISON=1 fills the activations with NaN before
 /// every run (tests use it to catch reads of memory nothing wrote); KILN_CUDA_GRAPHS=0 turns
-/// graphs off; KILN_CUDA_ATTENTION=simple picks the reference attention kernel;
+/// graphs off; KILN_CUDA_ATTENTION=simple picks the reference attention kernel, =rows16 or
+/// =rows32 fixes the tensor-core kernel's tiling (AttentionTiling);
 /// KILN_CUDA_SMALL_GEMM=1 sends the GEMMs of batches of <= 128 tokens to small_gemm.h's
 /// kernel (an experiment: slower than cuBLASLt so far, docs/PERFORMANCE.md); KILN_CUDA_FP8,
 /// KILN_CUDA_FP8_MIN_TOKENS and KILN_CUDA_FP8_LINEARS shape the FP8 linears (fp8_ below).
@@ -114,6 +117,7 @@ class CudaEncoder final : public EncoderExecutor {
   model::ModelConfig config_;
   bool poison_ = false;
   bool mma_attention_ = true;
+  AttentionTiling attention_tiling_ = AttentionTiling::kAuto;  // KILN_CUDA_ATTENTION=rows16|32
   bool profile_ = false;
   bool residual_f32_ = false;
   bool graphs_ = true;
@@ -124,13 +128,14 @@ class CudaEncoder final : public EncoderExecutor {
   // KILN_CUDA_FP8=rows: weights per output channel, inputs per token row (cuBLASLt's
   // outer-vector scales). Experimental KILN_CUDA_FP8=1: weights per tensor at load, each input
   // per tensor on the device before its GEMM. KILN_CUDA_FP8_MIN_TOKENS overrides the bound.
-  // Experiment KILN_CUDA_FP8_LINEARS=in (per row): only QKV and FFN-in in FP8. Their inputs come
-  // quantized from the LayerNorm before them, while the attention-output and FFN-out GEMMs need
-  // a quantization pass that costs about what FP8 saves them (H100 per-op profile, BERT-large
-  // b128 x s384: FFN-out 0.57 ms in FP16 against 0.35 + 0.33 in FP8). Not yet timed end to end.
+  // Per row, only QKV and FFN-in run in FP8 (KILN_CUDA_FP8_LINEARS=all: all four). Their inputs
+  // come quantized from the LayerNorm before them, while the attention-output and FFN-out GEMMs
+  // would need a quantization pass that costs about what FP8 saves them. H100, 2026-11-28, same
+  // call: BERT-large b128 x s384 2,292 seq/s with two FP8 linears against 2,241 with four (FP16
+  // 1,968); BERT-base b64 19,825 / 19,522 against 19,132 / 18,998.
   bool fp8_ = false;
   bool fp8_rows_ = false;
-  bool fp8_all_linears_ = true;
+  bool fp8_all_linears_ = false;
   int64_t fp8_min_tokens_ = 0;
   std::shared_ptr<const GemmTuning> tuning_;  // null = cuBLASLt's heuristic for every GEMM
   TuningTarget tuned_on_;
