@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/cuda/cuda_encoder.h"
 #include "backend/cuda/device_record.h"
 #include "backend/device.h"
 #include "core/mapped_file.h"
@@ -249,10 +250,12 @@ TEST(CudaTuning, Fp8PlanLoadsWithFp8Linears) {
   auto engine = tuned_tiny_plan(Precision::kFp8);
   ASSERT_NE(engine, nullptr);
   EXPECT_EQ(engine->options().precision, Precision::kFp8);
+  const std::string bound =
+      std::to_string(backend::cuda::fp8_min_tokens(engine->info().hidden_size));
   int fp8_layers = 0, tuned = 0;
   for (const auto& l : engine->describe_layers()) {
-    fp8_layers += l.find("fp8 e4m3 per row from 8192 tokens") != std::string::npos;
-    tuned += l.find("[tuned below 8192 tokens]") != std::string::npos;
+    fp8_layers += l.find("fp8 e4m3 per row from " + bound + " tokens") != std::string::npos;
+    tuned += l.find("[tuned below " + bound + " tokens]") != std::string::npos;
   }
   EXPECT_GT(fp8_layers, 0);
   EXPECT_GT(tuned, 0);
