@@ -154,8 +154,9 @@ int main(int argc, char** argv) {
       CHECK_OK(kiln::backend::cuda::fill_random(DType::kF16, bias, l.out, 8, stream));
       CHECK_OK(kiln::backend::cuda::quantize_fp8_dynamic(DType::kF16, x16, rows * l.in, scales,
                                                          slot(1), x8, stream));
-      // Calls per graph: enough small GEMMs to cycle through copies beyond L2's 50 MB.
-      const int reps = rows <= 4096 ? 64 : 8;
+      // Calls per graph: enough to cycle through copies well beyond L2's 50 MB (at least 8).
+      const int reps = static_cast<int>(std::min<size_t>(
+          copies, std::max<size_t>(8, (size_t{128} << 20) / std::max<size_t>(w16, 1))));
       const GemmShape s16{rows, l.out, l.in, l.epilogue, DType::kF16};
       GemmShape s8 = s16;
       s8.fp8 = true;

@@ -3,7 +3,7 @@
 # per token activations) against FP16 plans, both built here with --fast-gelu and tuned.
 #   1. the GPU tests (cuda_encoder_test with the tuning tests, the FP8 op tests);
 #   2. BERT-large (b128 x s384, b1 x s128) and BERT-base (b64 x s128, b1 x s128), FP16 and FP8
-#      plans alternating (IN=1: also FP8 with only QKV and FFN-in in FP8), two passes, then a
+#      plans alternating (ALL=1: also FP8 on all four linears), two passes, then a
 #      per-op profile of each at BERT-large b128;
 #   3. with SWEEP=1, where FP8 starts to pay: FP8 forced at every size (KILN_CUDA_FP8_MIN_TOKENS=0)
 #      against FP16 at batch 8, 16 and 32 x 128 tokens;
@@ -43,10 +43,10 @@ for m in bert_base bert_large; do
 done
 $L "$PKG/bin/kiln" inspect $P/bert_base-fp8.plan > "$OUT/inspect_bert_base_fp8.txt" 2>&1
 B="$L $PKG/bin/kiln_cuda_bench"
-# Variants: label, plan precision, environment. IN=1 adds the FP8 plan with only QKV and FFN-in
-# in FP8 (KILN_CUDA_FP8_LINEARS=in; by default all four linears).
+# Variants: label, plan precision, environment. ALL=1 adds the FP8 plan with all four linears in
+# FP8 (KILN_CUDA_FP8_LINEARS=all; by default only QKV and FFN-in).
 variants=("fp16 fp16 -" "fp8 fp8 -")
-[ "${IN:-0}" = 1 ] && variants+=("fp8in fp8 KILN_CUDA_FP8_LINEARS=in")
+[ "${ALL:-0}" = 1 ] && variants+=("fp8all fp8 KILN_CUDA_FP8_LINEARS=all")
 bench() {  # VARIANT EXTRA_ENV MODEL LABEL ARGS...: one kiln_cuda_bench run
   local name prec env extra=$2 m=$3 label=$4
   read -r name prec env <<< "$1"

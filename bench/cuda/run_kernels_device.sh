@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
-# On the H100, three kernel experiments side by side, each variant alternating with its baseline
+# On the H100, kernel experiments side by side, each variant alternating with its baseline
 # in the same call (two passes):
 #   1. the GPU tests (cuda_ops_test, cuda_encoder_test);
-#   2. L2 prefetch of the next linears' weights at small batches (KILN_CUDA_L2_PREFETCH=N linears
-#      ahead, 0 = off): BERT-base and BERT-large at batch 1 and 8 x 128 tokens;
+#   2. (removed with its code: L2 prefetch of the next linears' weights, 2026-11-28);
 #   3. the attention kernel's tiling (KILN_CUDA_ATTENTION=rows16 | rows32, default auto):
 #      BERT-large b128 x s384 and BERT-base b64 x s128, end to end and per op (--profile);
 #   4. FP8 plans with only QKV and FFN-in in FP8 (the default) against all four
@@ -11,15 +10,14 @@
 #      b64; then FP8 forced at every size (KILN_CUDA_FP8_MIN_TOKENS=0) at batch 8, 16, 32;
 #   5. kiln_gemm_bench at batch sizes with weights from HBM and from L2 (--weight-mib 1);
 #   6. FP16 plans tuned by an older kiln (bundle unpacked at $PREV) against this one's.
-# Needs the bundle of pack_device_bundle.sh unpacked at $PKG; results in $OUT. PARTS="1 2 3 4 5"
-# picks the parts; PREFETCH="0 1 2 4" the prefetch distances.
+# Needs the bundle of pack_device_bundle.sh unpacked at $PKG; results in $OUT. PARTS="1 3 4 5 6"
+# picks the parts (default 1 3 4 5).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 PKG=${PKG:-/tmp/pkg}
 OUT=${OUT:-/tmp/kiln-kernels}
-PARTS=${PARTS:-1 2 3 4 5}
+PARTS=${PARTS:-1 3 4 5}
 PREV=${PREV:-/tmp/pkgprev}
-PREFETCH=${PREFETCH:-0 1 2 4}
 mkdir -p "$OUT" /work && ln -sfn "$PWD" /work/main
 L="env LD_LIBRARY_PATH=$PKG/lib:/usr/local/cuda/lib64"
 part() { [[ " $PARTS " == *" $1 "* ]]; }
@@ -50,18 +48,7 @@ run() {  # PLAN LABEL ENV... -- ARGS...: one kiln_cuda_bench run with the enviro
   env "${envs[@]}" $B "$P/$plan.plan" --label "$label" "$@"
 }
 {
-  if part 2; then
-    for pass in 1 2; do
-      for n in $PREFETCH; do
-        for m in bert_base bert_large; do
-          run $m-fp16 "$m-b1-prefetch$n-$pass" KILN_CUDA_L2_PREFETCH=$n -- --batches 1 --seq 128 \
-            --iters 300
-          run $m-fp16 "$m-b8-prefetch$n-$pass" KILN_CUDA_L2_PREFETCH=$n -- --batches 8 --seq 128 \
-            --iters 200
-        done
-      done
-    done
-  fi
+  # Part 2, L2 prefetch at small batches, went with its code (docs/PERFORMANCE.md, 2026-11-28).
   if part 3; then
     for pass in 1 2; do
       for a in rows16 rows32; do
@@ -80,8 +67,8 @@ run() {  # PLAN LABEL ENV... -- ARGS...: one kiln_cuda_bench run with the enviro
   fi
   if part 4; then
     for pass in 1 2; do
-      for v in "fp16 KILN_CUDA_FP8_LINEARS=in" "fp8 KILN_CUDA_FP8_LINEARS=all" \
-        "fp8 KILN_CUDA_FP8_LINEARS=in"; do
+      for v in "fp16 KILN_CUDA_FP8_LINEARS=default" "fp8 KILN_CUDA_FP8_LINEARS=all" \
+        "fp8 KILN_CUDA_FP8_LINEARS=default"; do
         read -r prec env <<< "$v"
         run bert_large-$prec "large-b128-$prec-${env#*=}-$pass" "$env" -- --batches 128 --seq 384 \
           --iters 10 --warmup 3

@@ -19,9 +19,10 @@ bool parse_dtype(std::string_view name, DType* out);
 
 /// Compute precision of an engine or of one layer: weights are converted to it at load. kInt8
 /// is symmetric per-output-channel int8 weights with int8 activations (see quant/). kF16 is
-/// IEEE half with float accumulation (GPU devices). kFp8 (GPU devices) runs the linear layers as
-/// E4M3 GEMMs, weights scaled per output channel and activations per token (dynamic scales, no
-/// calibration), and everything else in FP16. New values go last: plans store the number.
+/// IEEE half with float accumulation (GPU devices). kFp8 (GPU devices) runs the QKV and FFN-in
+/// linears as E4M3 GEMMs, weights scaled per output channel and activations per token (dynamic
+/// scales, no calibration), and everything else in FP16. New values go last: plans store the
+/// number.
 enum class Precision { kF32, kBF16, kInt8, kF16, kFp8 };
 
 /// "fp32", "bf16", "int8", "fp16" or "fp8".

@@ -15,18 +15,17 @@ namespace kiln::backend::cuda {
 struct AttentionShape {
   int64_t num_heads = 0;
   int64_t head_dim = 0;
-  float scale = 1.0f;  ///< usually 1 / sqrt(head_dim)
+  float scale = 1.0f;  ///< positive; usually 1 / sqrt(head_dim)
 };
 
-/// qkv [tokens, 3 * hidden] holds Q, K then V per token, head h at columns h * head_dim of
-/// each; writes ctx [tokens, hidden]. `max_seqlen` is the longest sequence (sizes the grid).
-/// Device pointers (cu_seqlens too), `dtype` F16 or BF16, enqueued on `stream`.
-///
 /// How attention() shares queries among a block's 4 warps: 16 rows each (64-query blocks), or
 /// 32 (128-query blocks, head_dim up to 64; each shared-memory K/V fragment feeds twice the
 /// MMAs). kAuto takes 32 rows when the grid still has a few blocks for every SM.
 enum class AttentionTiling { kAuto, kRows16, kRows32 };
 
+/// qkv [tokens, 3 * hidden] holds Q, K then V per token, head h at columns h * head_dim of
+/// each; writes ctx [tokens, hidden]. `max_seqlen` is the longest sequence (sizes the grid).
+/// Device pointers (cu_seqlens too), `dtype` F16 or BF16, enqueued on `stream`.
 /// Tensor-core kernel (mma.sync m16n8k16, FP32 accumulation, P rounded to `dtype` before P.V
 /// as flash-attention does): head_dim 16, 32, 64 or 128.
 Status attention(DType dtype, const void* qkv, const int32_t* cu_seqlens, int64_t num_sequences,

@@ -248,8 +248,10 @@ Status launch(const void* qkv, const int32_t* cu, int64_t num_sequences, int64_t
 
 // 32 rows per warp for sequences longer than one 128-query block, when those blocks still give
 // every SM several to swap between (at least kMinBlocksPerSm each); at batch 1 the smaller
-// blocks spread further. H100, 2026-11-28: BERT-large b128 x s384 attention 0.454 ms per layer
-// at 32 rows against 0.505 at 16; BERT-base b64 x s128 0.0364 against 0.0344 (one query block).
+// blocks spread further. `num_sequences` counts the empty sequences a graph bucket pads with:
+// the choice must depend only on what keys the graph. The SM count is the first caller's GPU. H100,
+// 2026-11-28: BERT-large b128 x s384 attention 0.454 ms per layer at 32 rows against 0.505 at 16;
+// BERT-base b64 x s128 0.0364 against 0.0344 (one query block).
 bool rows32_pays(int64_t num_sequences, int64_t max_seqlen, int64_t heads) {
   if (max_seqlen <= 2 * kBlockM) return false;
   constexpr int64_t kMinBlocksPerSm = 4;
@@ -278,6 +280,8 @@ Status attention(DType dtype, const void* qkv, const int32_t* cu_seqlens, int64_
     return unimplemented("cuda attention: head_dim " + std::to_string(shape.head_dim) +
                          " (supported: 16, 32, 64, 128)");
   }
+  // The kernel takes the row maximum of unscaled scores: a positive scale keeps it the maximum.
+  if (!(shape.scale > 0.0f)) return invalid_argument("cuda attention: scale must be positive");
   if (num_sequences == 0 || max_seqlen == 0) return ok_status();
   if (tiling == AttentionTiling::kAuto) {
     tiling = shape.head_dim <= 64 && rows32_pays(num_sequences, max_seqlen, shape.num_heads)

@@ -117,7 +117,7 @@ class CudaEncoder final : public EncoderExecutor {
   model::ModelConfig config_;
   bool poison_ = false;
   bool mma_attention_ = true;
-  AttentionTiling attention_tiling_ = AttentionTiling::kAuto;  // KILN_CUDA_ATTENTION=rows16|32
+  AttentionTiling attention_tiling_ = AttentionTiling::kAuto;  // KILN_CUDA_ATTENTION=rows16|rows32
   bool profile_ = false;
   bool residual_f32_ = false;
   bool graphs_ = true;

@@ -246,10 +246,10 @@ Result<TunedGemm> GemmRunner::tune(const GemmShape& s, const void* x,
   const float alpha = 1.0f, beta = 0.0f;
   size_t next = 0;
   // Microseconds per call over `calls` back-to-back calls, captured in a CUDA graph and timed
-  // from its second launch: device time alone, as the forward pass's graphs run them. (Timed
+  // over one launch: device time alone, as the forward pass's graphs run them. (Timed
   // from the host, a small GEMM's cuBLASLt call takes longer than its kernel, so the launches
   // were timed instead of the kernels, and the choice at small buckets was noise.) Negative
-  // when cuBLASLt refuses the algorithm.
+  // when cuBLASLt refuses the algorithm or the capture fails.
   auto time = [&](const cublasLtMatmulAlgo_t& algo, int calls) -> Result<double> {
     KILN_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
     bool refused = false;
@@ -269,10 +269,14 @@ Result<TunedGemm> GemmRunner::tune(const GemmShape& s, const void* x,
         if (g != nullptr) cudaGraphDestroy(g);
       }
     } guard{graph};
-    if (refused) return -1.0;
-    KILN_CUDA_CHECK(ended);
+    if (refused || ended != cudaSuccess) {
+      cudaGetLastError();  // a failed capture's error must not be blamed on a later kernel
+      return -1.0;
+    }
     KILN_CUDA_CHECK(cudaGraphInstantiate(&guard.e, graph, 0));
-    KILN_CUDA_CHECK(cudaGraphLaunch(guard.e, stream));  // warm-up
+    // Uploaded ahead, not run ahead: a warm-up launch would pull these very weight copies into
+    // L2 for the timed one.
+    KILN_CUDA_CHECK(cudaGraphUpload(guard.e, stream));
     KILN_CUDA_CHECK(cudaEventRecord(ev.start, stream));
     KILN_CUDA_CHECK(cudaGraphLaunch(guard.e, stream));
     KILN_CUDA_CHECK(cudaEventRecord(ev.stop, stream));
@@ -286,7 +290,8 @@ Result<TunedGemm> GemmRunner::tune(const GemmShape& s, const void* x,
   best.us = std::numeric_limits<double>::infinity();
   for (size_t i = 0; i < found.size(); ++i) {
     const cublasLtMatmulAlgo_t& algo = found[i].algo;
-    KILN_ASSIGN_OR_RETURN(double estimate, time(algo, 3));  // also the warm-up
+    // A first short run sizes the trials (and loads the kernel).
+    KILN_ASSIGN_OR_RETURN(double estimate, time(algo, 3));
     if (estimate < 0) continue;
     const int calls =
         static_cast<int>(std::clamp(kTrialMicros / std::max(estimate, 1.0), 5.0, 400.0));

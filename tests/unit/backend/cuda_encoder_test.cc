@@ -349,6 +349,27 @@ TEST_P(CudaEncoderTest, GraphReplaysTakeNewInputs) {
   EXPECT_EQ(run(*gpu, c, h), eager_c);
 }
 
+// The attention kernel at 32 query rows per warp (128-query blocks, forced: the automatic choice
+// takes it only for long sequences in large batches), eager and replayed from graphs, against
+// 16 rows.
+TEST_P(CudaEncoderTest, AttentionTilingsAgree) {
+  const std::string dir = kTiny + "bert_deep_st";
+  const Model m = load(dir);
+  const int64_t h = m.config.hidden_size;
+  setenv("KILN_CUDA_ATTENTION", "rows16", 1);
+  auto rows16 = compile("cuda", dir, p());
+  setenv("KILN_CUDA_ATTENTION", "rows32", 1);
+  auto rows32 = compile("cuda", dir, p());
+  unsetenv("KILN_CUDA_ATTENTION");
+  ASSERT_NE(rows16, nullptr);
+  ASSERT_NE(rows32, nullptr);
+  const Batch a(m.config, {100, 7, 128, 30}, 5);
+  const auto want = run(*rows16, a, h);
+  for (int r = 0; r < 5; ++r) {
+    EXPECT_LE(rel_error_nan_fails(run(*rows32, a, h), want), 1e-3) << "round " << r;
+  }
+}
+
 // The FP8 bounds of the two tests below (see the first for where they come from): loose enough
 // for E4M3's rounding, tight enough to catch garbage, and above FP16's error so that a run that
 // quietly fell back to 16-bit GEMMs fails.
@@ -363,13 +384,16 @@ void expect_fp8_accuracy(const std::string& dir, double rel, double worst_cos) {
 // size, against CPU FP32. The bounds are loose (E4M3 keeps 3 mantissa bits: about 3% per element
 // before accumulation); what they catch is a wrong scale, layout or byte order, which gives
 // garbage (cosine near 0). The lower bound on the error checks that FP8 ran at all (FP16 stays
-// under 5e-3). Measured on the H100 (2026-11-28): the BERT-base shape (random weights) at rel
-// 0.07-0.08 and cosine 0.995-0.996; the tiny random checkpoints, whose few wide-spread weights
-// quantize worst, at rel 0.12-0.45 and cosine 0.85-0.997.
+// under 5e-3). Measured on the H100 (2026-11-28, all four linears in FP8): the BERT-base shape
+// (random weights) at rel 0.07-0.08 and cosine 0.995-0.996; the tiny random checkpoints, whose
+// few wide-spread weights quantize worst, at rel 0.12-0.45 and cosine 0.85-0.997.
 TEST_P(CudaEncoderTest, Fp8LinearsStayCloseToCpuFp32) {
   setenv("KILN_CUDA_FP8_MIN_TOKENS", "0", 1);
-  for (const char* mode : {"1", "rows"}) {
-    setenv("KILN_CUDA_FP8", mode, 1);
+  // Per row: QKV and FFN-in (the default), then all four linears.
+  for (const char* mode : {"1", "rows", "rows all"}) {
+    const std::string m(mode);
+    setenv("KILN_CUDA_FP8", m.substr(0, m.find(' ')).c_str(), 1);
+    if (m == "rows all") setenv("KILN_CUDA_FP8_LINEARS", "all", 1);
     for (const std::string& dir : model_dirs()) {
       SCOPED_TRACE(dir + " KILN_CUDA_FP8=" + mode);
       const ParityRun r = parity_run(dir, p(), 11);
@@ -383,6 +407,7 @@ TEST_P(CudaEncoderTest, Fp8LinearsStayCloseToCpuFp32) {
     }
   }
   unsetenv("KILN_CUDA_FP8");
+  unsetenv("KILN_CUDA_FP8_LINEARS");
   unsetenv("KILN_CUDA_FP8_MIN_TOKENS");
 }
 

@@ -243,7 +243,7 @@ TEST(CudaTuning, PlanCarriesTheTuning) {
 }
 
 // `kiln build --device cuda --precision fp8`: the plan says fp8; loaded, its linears run as
-// per-row E4M3 GEMMs from fp8_min_tokens(hidden) tokens, as tuned FP16 below.
+// per-row E4M3 GEMMs (QKV and FFN-in) from fp8_min_tokens(hidden) tokens, as tuned FP16 below.
 TEST(CudaTuning, Fp8PlanLoadsWithFp8Linears) {
   KILN_SKIP_WITHOUT_GPU();
   unsetenv("KILN_CUDA_FP8_MIN_TOKENS");  // the default bound
@@ -256,6 +256,10 @@ TEST(CudaTuning, Fp8PlanLoadsWithFp8Linears) {
   for (const auto& l : engine->describe_layers()) {
     fp8_layers += l.find("fp8 e4m3 per row from " + bound + " tokens") != std::string::npos;
     tuned += l.find("[tuned below " + bound + " tokens]") != std::string::npos;
+    // Only QKV and FFN-in run in FP8 by default (KILN_CUDA_FP8_LINEARS=all: all four).
+    if (l.find("attn_out") != std::string::npos || l.find("ffn_out") != std::string::npos) {
+      EXPECT_EQ(l.find("fp8"), std::string::npos) << l;
+    }
   }
   EXPECT_GT(fp8_layers, 0);
   EXPECT_GT(tuned, 0);
