@@ -31,16 +31,8 @@ done
 grep -E "precision fp8|FAILED|Failure" "$OUT/cuda_encoder_test.txt" | head -20
 timeout 200 $L "$PKG/bin/cuda_ops_test" --gtest_filter="*Fp8*" > "$OUT/ops_fp8.txt" 2>&1
 echo "cuda_ops_test *Fp8*: exit $? $(grep -E '^\[  (PASSED|FAILED)' "$OUT/ops_fp8.txt" | tr '\n' ' ')"
-M=/tmp/kiln-models P=/tmp/kiln-plans
-mkdir -p $M $P
-for m in bert_base bert_large; do
-  [ -f $M/$m/model.safetensors ] ||
-    python3 bench/cuda/make_model.py bench/cuda/configs/$m.json $M/$m 2>&1 | tail -1
-  for prec in fp16 fp8; do
-    [ -f $P/$m-$prec.plan ] || $L "$PKG/bin/kiln" build $M/$m -o $P/$m-$prec.plan \
-      --device cuda --precision $prec --fast-gelu -q 2>&1 | tail -1
-  done
-done
+# shellcheck source=bench/cuda/bert_plans.sh
+source bench/cuda/bert_plans.sh
 $L "$PKG/bin/kiln" inspect $P/bert_base-fp8.plan > "$OUT/inspect_bert_base_fp8.txt" 2>&1
 B="$L $PKG/bin/kiln_cuda_bench"
 # Variants: label, plan precision, environment. ALL=1 adds the FP8 plan with all four linears in

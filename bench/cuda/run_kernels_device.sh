@@ -28,16 +28,8 @@ if part 1; then
     grep -E "^\[  FAILED|Failure" "$OUT/$t.txt" | head -10
   done
 fi
-M=/tmp/kiln-models P=/tmp/kiln-plans
-mkdir -p $M $P
-for m in bert_base bert_large; do
-  [ -f $M/$m/model.safetensors ] ||
-    python3 bench/cuda/make_model.py bench/cuda/configs/$m.json $M/$m 2>&1 | tail -1
-  for prec in fp16 fp8; do
-    [ -f $P/$m-$prec.plan ] || $L "$PKG/bin/kiln" build $M/$m -o $P/$m-$prec.plan \
-      --device cuda --precision $prec --fast-gelu -q 2>&1 | tail -1
-  done
-done
+# shellcheck source=bench/cuda/bert_plans.sh
+source bench/cuda/bert_plans.sh
 B="$L $PKG/bin/kiln_cuda_bench"
 run() {  # PLAN LABEL ENV... -- ARGS...: one kiln_cuda_bench run with the environment given
   local plan=$1 label=$2
