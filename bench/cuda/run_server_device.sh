@@ -15,9 +15,21 @@ CONCURRENCY=${CONCURRENCY:-1 4 16 64 256}
 # The client gets cores of its own, as it would on another machine: perf_analyzer's one thread
 # per concurrent request otherwise competes with the server's threads for the same cores.
 # SERVER_CPUS / CLIENT_CPUS are taskset lists; empty = no pinning.
-half=$(( $(nproc) / 2 ))
-SERVER_CPUS=${SERVER_CPUS-0-$((half - 1))}
-CLIENT_CPUS=${CLIENT_CPUS-$half-$(( $(nproc) - 1 ))}
+# The halves split physical cores, not vCPU numbers: with SMT, vCPU i's sibling is often
+# i + nproc / 2, and a server and a client on two threads of one core slow each other down.
+cores=()  # one entry per physical core: its sibling list, e.g. "0,8"
+mapfile -t cores < <(cat /sys/devices/system/cpu/cpu[0-9]*/topology/thread_siblings_list 2>/dev/null |
+  sort -t, -k1,1n -u)
+if [ ${#cores[@]} -ge 2 ]; then
+  half_cores=$(( ${#cores[@]} / 2 ))
+  split_server=$(IFS=,; echo "${cores[*]:0:$half_cores}")
+  split_client=$(IFS=,; echo "${cores[*]:$half_cores}")
+else
+  half=$(( $(nproc) / 2 ))
+  split_server=0-$((half - 1)) split_client=$half-$(( $(nproc) - 1 ))
+fi
+SERVER_CPUS=${SERVER_CPUS-$split_server}
+CLIENT_CPUS=${CLIENT_CPUS-$split_client}
 # CPU seconds the server has used so far (user, system) and since when it runs.
 server_cpu() {
   local ticks; ticks=$(getconf CLK_TCK)
@@ -53,6 +65,8 @@ server_pin=() client_pin=()
 [ -n "$SERVER_CPUS" ] && server_pin=(taskset -c "$SERVER_CPUS")
 [ -n "$CLIENT_CPUS" ] && client_pin=(taskset -c "$CLIENT_CPUS")
 mkdir -p "$OUT" "$MODELS"
+{ lscpu; echo "physical cores (sibling lists): ${cores[*]:-unknown}"
+  echo "server cpus: ${SERVER_CPUS:-all}; client cpus: ${CLIENT_CPUS:-all}"; } > "$OUT/topology.txt"
 # The bundle's libraries (its libstdc++ among them) only for its binaries, never for python3.
 libs() { LD_LIBRARY_PATH=$PKG/lib:/usr/local/cuda/lib64 "$@"; }
 
