@@ -111,8 +111,9 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
     for (int m = 0; m < MF; ++m) {
 #pragma unroll
-      for (int j = 0; j < kBlockN / 8; ++j)
-        sc[m][j][0] = sc[m][j][1] = sc[m][j][2] = sc[m][j][3] = 0;
+      for (int j = 0; j < kBlockN / 8; ++j) {
+        sc[m][j][0] = sc[m][j][1] = sc[m][j][2] = sc[m][j][3] = 0.0f;
+      }
     }
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk) {
